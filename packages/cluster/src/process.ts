@@ -1,0 +1,145 @@
+/**
+ * Starting and stopping Swiftlet's servers as real processes: used by `make run` and by every
+ * integration and probe test, so that tests exercise exactly what operators run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+/** Root of the checkout (packages/cluster/{src,dist}/ -> ../../..). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** The built entry point of a bin, e.g. binPath('object-server', 'object-server'). */
+export function binPath(pkg: string, program: string): string {
+  return join(REPO_ROOT, 'packages', pkg, 'dist', 'bin', `${program}.js`);
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (no blind sleeps). */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) {
+      const why = lastErr instanceof Error ? `: ${lastErr.message}` : '';
+      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+export interface ServerProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (a crash). */
+  kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a node that hangs without closing its sockets. */
+  pause(): void;
+  resume(): void;
+  readonly exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  name: string;
+  /** Path of the JS entry point (see binPath). */
+  script: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Where stdout and stderr go; default: discarded. */
+  logFile?: string;
+  /** GET this URL until it answers 200 before returning. */
+  healthUrl?: string;
+  startTimeoutMs?: number;
+}
+
+export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [opts.script, ...(opts.args ?? [])], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', opts.logFile ? 'pipe' : 'ignore', opts.logFile ? 'pipe' : 'ignore'],
+  });
+  if (opts.logFile) {
+    const out = createWriteStream(opts.logFile, { flags: 'a' });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  if (child.pid === undefined) throw new Error(`${opts.name}: could not start ${opts.script}`);
+  const pid = child.pid;
+  const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  const handle: ServerProcess = {
+    name: opts.name,
+    child,
+    pid,
+    exited,
+    async stop(graceMs = 5000) {
+      if (gone()) return;
+      child.kill('SIGCONT');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      if (gone()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
+  };
+  if (opts.healthUrl) {
+    const url = opts.healthUrl;
+    try {
+      await waitFor(
+        async () => {
+          if (gone()) throw new Error(`${opts.name} exited with code ${child.exitCode}`);
+          const res = await fetch(url).catch(() => undefined);
+          return res?.status === 200;
+        },
+        { timeoutMs: opts.startTimeoutMs ?? 20_000, what: `${opts.name} at ${url}` },
+      );
+    } catch (err) {
+      await handle.kill();
+      throw err;
+    }
+  }
+  return handle;
+}
+
+/** Writes an INI file from sections of key/value pairs. */
+export function iniText(sections: Record<string, Record<string, string | number | boolean>>): string {
+  return Object.entries(sections)
+    .map(([name, kv]) => `[${name}]\n${Object.entries(kv).map(([k, v]) => `${k} = ${String(v)}`).join('\n')}\n`)
+    .join('\n');
+}

@@ -1,0 +1,7 @@
+export * from './errors.js';
+export * from './config.js';
+export * from './logger.js';
+export * from './timestamp.js';
+export * from './swift-conf.js';
+export * from './durable.js';
+export * from './backend-client.js';

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Thin launcher so that the bin exists before the TypeScript build; the program is src/bin/container-updater.ts.
+import '../dist/bin/container-updater.js';

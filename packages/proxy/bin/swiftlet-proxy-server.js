@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Thin launcher so that the bin exists before the TypeScript build; the program is src/bin/proxy-server.ts.
+import '../dist/bin/proxy-server.js';

@@ -1,0 +1,2 @@
+process.stderr.write('swiftlet-object-replicator: not implemented yet\n');
+process.exitCode = 2;
