@@ -1,0 +1,22 @@
+/**
+ * Which ring devices live on this node. Swift's `whataremyips(bind_ip)`: a specific bind_ip is
+ * the node's only address; 0.0.0.0 (or ::) means every address of every interface.
+ */
+import { networkInterfaces } from 'node:os';
+
+export function localAddresses(bindIp: string): Set<string> {
+  if (bindIp !== '0.0.0.0' && bindIp !== '::' && bindIp !== '') return new Set([bindIp]);
+  const out = new Set<string>(['127.0.0.1', '::1']);
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.add(a.address);
+  }
+  return out;
+}
+
+export function isLocalDevice(
+  addresses: ReadonlySet<string>,
+  bindPort: number,
+  dev: { replicationIp: string; replicationPort: number },
+): boolean {
+  return addresses.has(dev.replicationIp) && dev.replicationPort === bindPort;
+}

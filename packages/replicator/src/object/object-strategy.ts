@@ -1,0 +1,390 @@
+/**
+ * The object replication strategy (Swift's object replicator over the tar push): plugged into the
+ * generic ReplicationEngine.
+ *
+ * Jobs: one per partition folder of every local device and storage policy. A device is local when
+ * its ring entry's replication ip/port are this node's (`bind_ip`/`bind_port`).
+ * Primary partition (`update`): compare suffix hashes with each other primary, rehash what
+ * differs, push what still differs (missing check, then a tar of only the wanted files), then
+ * ask the peer to recalculate those suffixes. A 507 peer is replaced by the next handoff.
+ * Handoff partition (`revert`): push every suffix to every primary, then remove exactly the files
+ * every primary (or `handoff_delete` of them) holds; anything written meanwhile stays.
+ */
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StoreError, type Logger, type SwiftConf } from '@swiftlet/common';
+import type { DiskFileManager } from '@swiftlet/diskfile';
+import { Ring, type RingDevice, type RingNode } from '@swiftlet/ring';
+import type { CollectContext, JobContext, ReplicationJob, ReplicationStrategy } from '../engine/replication-engine.js';
+import { fisherYates } from '../engine/replication-engine.js';
+import { isLocalDevice, localAddresses } from './local-ips.js';
+import { isPushableFile, PeerClient, PeerUnavailableError, type PeerTarget } from './peer-client.js';
+import type { ObjectReplicatorConfig } from './config.js';
+import { BandwidthLimiter } from './bandwidth-limit.js';
+
+export interface ObjectJob extends ReplicationJob {
+  policyIndex: number;
+  ring: Ring;
+  localDev: RingDevice;
+  /** The other primaries (all primaries for a handoff job). */
+  nodes: RingNode[];
+}
+
+interface RingFileState {
+  file: string;
+  mtimeMs: number;
+  size: number;
+  md5: string;
+}
+
+export interface ObjectStrategyOptions {
+  config: ObjectReplicatorConfig;
+  swiftConf: SwiftConf;
+  diskFiles: DiskFileManager;
+  logger: Logger;
+}
+
+const SUFFIX_RE = /^[0-9a-f]{3}$/;
+
+function toTarget(node: RingDevice): PeerTarget {
+  return { ip: node.replicationIp, port: node.replicationPort, device: node.device };
+}
+
+function peerName(node: RingDevice): string {
+  return `${node.replicationIp}:${node.replicationPort}/${node.device}`;
+}
+
+async function fileState(file: string): Promise<RingFileState> {
+  const [st, bytes] = await Promise.all([stat(file), readFile(file)]);
+  return { file, mtimeMs: st.mtimeMs, size: st.size, md5: createHash('md5').update(bytes).digest('hex') };
+}
+
+export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob> {
+  readonly kind = 'object';
+  private readonly peers: PeerClient;
+  private ringFiles: RingFileState[] = [];
+  private readonly config: ObjectReplicatorConfig;
+  private readonly dfm: DiskFileManager;
+  private readonly swiftConf: SwiftConf;
+  private readonly logger: Logger;
+
+  constructor(opts: ObjectStrategyOptions) {
+    this.config = opts.config;
+    this.dfm = opts.diskFiles;
+    this.swiftConf = opts.swiftConf;
+    this.logger = opts.logger;
+    const c = opts.config;
+    this.peers = new PeerClient(
+      { connTimeoutMs: c.connTimeoutMs, httpTimeoutMs: c.httpTimeoutMs, nodeTimeoutMs: c.nodeTimeoutMs, syncTimeoutMs: c.syncTimeoutMs },
+      c.maxBytesPerSecond > 0 ? new BandwidthLimiter(c.maxBytesPerSecond) : undefined,
+    );
+  }
+
+  describeJob(job: ObjectJob): Record<string, unknown> {
+    return { device: job.device, partition: job.partition, policy: job.policyIndex, handoff: job.handoff };
+  }
+
+  async ringChanged(): Promise<boolean> {
+    for (const r of this.ringFiles) {
+      let now: RingFileState;
+      try {
+        const st = await stat(r.file);
+        if (st.mtimeMs === r.mtimeMs && st.size === r.size) continue;
+        now = await fileState(r.file);
+      } catch {
+        return true; // the ring file went away or is being replaced
+      }
+      if (now.md5 !== r.md5) return true;
+    }
+    return false;
+  }
+
+  async collectJobs(ctx: CollectContext): Promise<ObjectJob[]> {
+    const { config } = this;
+    const addresses = localAddresses(config.bindIp);
+    const jobs: ObjectJob[] = [];
+    const ringFiles: RingFileState[] = [];
+    const policies = this.swiftConf.policies.filter(
+      (p) => !ctx.overrides.policies?.length || ctx.overrides.policies.includes(p.index),
+    );
+    for (const policy of policies) {
+      let ring: Ring;
+      try {
+        ring = Ring.forKind(config.swiftDir, 'object', policy.index, { reloadTimeS: 1e9 });
+        ringFiles.push(await fileState(ring.file));
+      } catch (err) {
+        ctx.logger.error({ err, policy: policy.index }, `cannot load the object ring of policy ${policy.index}; skipping it`);
+        continue;
+      }
+      if (ring.nextPartPower !== undefined) {
+        ctx.logger.warn({ policy: policy.index }, 'policy is being relinked (next_part_power set); skipping it');
+        continue;
+      }
+      const localDevs = ring.devices.filter((d): d is RingDevice => d !== null && isLocalDevice(addresses, config.bindPort, d));
+      if (localDevs.length === 0) {
+        ctx.logger.error(
+          { policy: policy.index, bindIp: config.bindIp, bindPort: config.bindPort },
+          `can't find itself in policy ${policy.index}'s ring (bind_ip ${config.bindIp}, bind_port ${config.bindPort})`,
+        );
+        continue;
+      }
+      for (const dev of localDevs) {
+        if (ctx.overrides.devices?.length && !ctx.overrides.devices.includes(dev.device)) continue;
+        jobs.push(...(await this.collectDeviceJobs(ring, dev, policy.index, ctx)));
+      }
+    }
+    this.ringFiles = ringFiles;
+    return jobs;
+  }
+
+  private async collectDeviceJobs(ring: Ring, dev: RingDevice, policyIndex: number, ctx: CollectContext): Promise<ObjectJob[]> {
+    const { config, dfm } = this;
+    const log = ctx.logger.child({ device: dev.device, policy: policyIndex });
+    try {
+      await dfm.checkDevice(dev.device);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, `skipping device ${dev.device}: not available`);
+      ctx.stats.failure(dev.replicationIp, dev.device);
+      return [];
+    }
+    try {
+      const removed = await dfm.cleanupTmp(dev.device, config.reclaimAgeS);
+      if (removed > 0) log.info({ removed }, 'removed old temp files');
+    } catch (err) {
+      log.error({ err }, 'could not clean the tmp folder');
+    }
+    const objectsDir = dirname(dfm.partitionPath(dev.device, policyIndex, 0));
+    let entries;
+    try {
+      entries = await readdir(objectsDir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const jobs: ObjectJob[] = [];
+    for (const e of entries) {
+      if (!/^\d+$/.test(e.name)) continue;
+      const partition = Number(e.name);
+      if (!e.isDirectory()) {
+        // A file where a partition folder belongs would make every write into it fail.
+        log.warn({ partition }, `removing stray file ${join(objectsDir, e.name)} where a partition folder belongs`);
+        await unlink(join(objectsDir, e.name)).catch((err: unknown) => log.error({ err }, 'could not remove stray file'));
+        continue;
+      }
+      if (partition >= ring.partCount) {
+        log.warn({ partition }, `partition ${partition} is outside the ring (part power ${ring.partPower}); leaving it`);
+        continue;
+      }
+      if (ctx.overrides.partitions?.length && !ctx.overrides.partitions.includes(partition)) continue;
+      const primaries = ring.getPartNodes(partition);
+      const isPrimary = primaries.some((n) => n.id === dev.id);
+      jobs.push({
+        device: dev.device,
+        partition,
+        handoff: !isPrimary,
+        policyIndex,
+        ring,
+        localDev: dev,
+        nodes: primaries.filter((n) => n.id !== dev.id),
+      });
+    }
+    return jobs;
+  }
+
+  async jobStillValid(job: ObjectJob, ctx: JobContext): Promise<boolean> {
+    try {
+      await this.dfm.checkDevice(job.device);
+      return true;
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message }, `device ${job.device} no longer available; skipping partition`);
+      ctx.stats.failure(job.localDev.replicationIp, job.device);
+      return false;
+    }
+  }
+
+  private partitionDir(job: ObjectJob): string {
+    return this.dfm.partitionPath(job.device, job.policyIndex, job.partition);
+  }
+
+  /** Every surviving, pushable file of these suffixes, as `<suffix>/<hash>/<file>`. */
+  private async offeredFiles(job: ObjectJob, suffixes: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for await (const h of this.dfm.listSuffixFiles(job.device, job.partition, job.policyIndex, suffixes)) {
+      for (const f of h.files) {
+        const rel = `${h.suffix}/${h.hash}/${f}`;
+        if (isPushableFile(rel)) out.push(rel);
+      }
+    }
+    return out;
+  }
+
+  /** Missing check then tar push to one peer; returns the offered files the peer now holds. */
+  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext): Promise<string[]> {
+    const target = toTarget(node);
+    const offered = await this.offeredFiles(job, suffixes);
+    ctx.progress();
+    if (offered.length === 0) return [];
+    const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
+    ctx.progress();
+    ctx.stats.inc('rsync');
+    if (wanted.length === 0) return offered;
+    const { sent, bytes } = await this.peers.push(
+      target,
+      job.partition,
+      job.policyIndex,
+      this.partitionDir(job),
+      wanted,
+      ctx.signal,
+      () => ctx.progress(),
+    );
+    ctx.stats.inc('bytes_sent', bytes);
+    ctx.stats.inc('files_sent', sent.length);
+    const sentSet = new Set(sent);
+    const wantedSet = new Set(wanted);
+    return offered.filter((f) => !wantedSet.has(f) || sentSet.has(f));
+  }
+
+  async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
+    const { stats } = ctx;
+    stats.inc('attempted');
+    let local = await this.dfm.getHashes(job.device, job.partition, job.policyIndex);
+    ctx.progress();
+    stats.inc('suffix_count', Object.keys(local).length);
+    const peers = fisherYates([...job.nodes]);
+    const tried = new Set<number>([job.localDev.id, ...peers.map((p) => p.id)]);
+    const handoffs = job.ring.getMoreNodes(job.partition);
+    const nextHandoff = (): RingNode | undefined => {
+      for (;;) {
+        const r = handoffs.next();
+        if (r.done) return undefined;
+        if (!tried.has(r.value.id)) {
+          tried.add(r.value.id);
+          return r.value;
+        }
+      }
+    };
+    const syncedRegions = new Set<number>();
+    const queue: RingNode[] = [...peers];
+    while (queue.length > 0) {
+      if (ctx.signal.aborted) throw ctx.signal.reason as Error;
+      const node = queue.shift() as RingNode;
+      const log = ctx.logger.child({ peer: peerName(node) });
+      // One sync per remote region per pass: the receiving region spreads it (Swift).
+      if (node.region !== job.localDev.region && syncedRegions.has(node.region)) continue;
+      try {
+        let remote: Record<string, string>;
+        try {
+          remote = await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal);
+        } catch (err) {
+          if (err instanceof PeerUnavailableError) {
+            stats.failure(node.replicationIp, node.device);
+            const extra = nextHandoff();
+            log.warn(
+              { next: extra ? peerName(extra) : undefined },
+              extra ? `peer answered 507; trying handoff ${peerName(extra)}` : 'peer answered 507; ran out of handoffs',
+            );
+            if (extra) queue.push(extra);
+            continue;
+          }
+          throw err;
+        }
+        ctx.progress();
+        let suffixes = Object.keys(local).filter((s) => local[s] !== remote[s]);
+        if (suffixes.length > 0) {
+          // The cached local hash may be stale: rehash those suffixes before moving any data.
+          local = await this.dfm.getHashes(job.device, job.partition, job.policyIndex, { recalculate: suffixes });
+          ctx.progress();
+          stats.inc('suffix_hash', suffixes.length);
+          suffixes = suffixes.filter((s) => local[s] !== undefined && local[s] !== remote[s]);
+        }
+        if (suffixes.length === 0) {
+          stats.inc('hashmatch');
+          stats.inc('success');
+          continue;
+        }
+        let syncErr: unknown;
+        try {
+          await this.sync(job, node, suffixes, ctx);
+          stats.inc('suffix_sync', suffixes.length);
+        } catch (err) {
+          syncErr = err;
+        }
+        // Ask the peer to rehash what it got (or partly got) so its next answer reflects it.
+        await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
+        ctx.progress();
+        if (syncErr) throw syncErr;
+        if (node.region !== job.localDev.region) syncedRegions.add(node.region);
+        stats.inc('success');
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        stats.failure(node.replicationIp, node.device);
+        log.error({ err: errText(err) }, `replication of partition ${job.partition} to ${peerName(node)} failed`);
+      }
+    }
+  }
+
+  async revertHandoff(job: ObjectJob, ctx: JobContext): Promise<boolean> {
+    const { stats } = ctx;
+    stats.inc('attempted');
+    const dir = this.partitionDir(job);
+    let suffixes: string[];
+    try {
+      suffixes = (await readdir(dir)).filter((n) => SUFFIX_RE.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      throw err;
+    }
+    stats.inc('suffix_count', suffixes.length);
+    const hasFiles = suffixes.length > 0 && (await this.offeredFiles(job, suffixes)).length > 0;
+    if (!hasFiles) {
+      const { kept } = await this.dfm.removePushed(job.device, job.partition, job.policyIndex, []);
+      if (kept === 0) {
+        ctx.logger.info(`removing empty handoff partition ${dir}`);
+        stats.inc('remove');
+        return true;
+      }
+      // Something was written while we looked: push it next time.
+      return false;
+    }
+    const required = this.config.handoffDelete > 0 ? Math.min(this.config.handoffDelete, job.nodes.length) : job.nodes.length;
+    const inSyncCount = new Map<string, number>();
+    let successes = 0;
+    // Unlike Swift's one-sync-per-remote-region, every primary gets the push: the missing check
+    // makes a redundant one cheap, and only files confirmed on enough primaries are removed.
+    for (const node of job.nodes) {
+      if (ctx.signal.aborted) throw ctx.signal.reason as Error;
+      const log = ctx.logger.child({ peer: peerName(node) });
+      try {
+        const inSync = await this.sync(job, node, suffixes, ctx);
+        stats.inc('suffix_sync', suffixes.length);
+        await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
+        ctx.progress();
+        for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
+        successes++;
+        stats.inc('success');
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        stats.failure(node.replicationIp, node.device);
+        log.error({ err: errText(err) }, `revert of handoff partition ${job.partition} to ${peerName(node)} failed`);
+      }
+    }
+    if (successes < required || job.nodes.length === 0) {
+      ctx.logger.info({ successes, required }, `keeping handoff partition ${dir}: not enough primaries have it yet`);
+      return false;
+    }
+    const removable = [...inSyncCount].filter(([, n]) => n >= required).map(([f]) => f);
+    const { removed, kept } = await this.dfm.removePushed(job.device, job.partition, job.policyIndex, removable);
+    ctx.progress();
+    ctx.logger.info({ removed, kept }, `${kept === 0 ? 'Removing partition' : 'Removed pushed files of partition'}: ${dir}`);
+    if (kept === 0) stats.inc('remove');
+    return kept === 0;
+  }
+}
+
+function errText(err: unknown): string {
+  if (err instanceof StoreError || err instanceof Error) return err.message;
+  return String(err);
+}
+
