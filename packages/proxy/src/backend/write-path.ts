@@ -1,0 +1,316 @@
+/**
+ * Writes: the streaming PUT fan-out (design §8.4) and the concurrent quorum requests of DELETE,
+ * POST and container/account writes (§8.6). Every slot (one per replica) pulls nodes from one
+ * shared NodeIter, so a handoff takes the place of a primary that is down, limited, or answers
+ * 507/5xx; the client answer is Swift's best_response over the slots' statuses.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+
+import type { BackendCall } from './backend-call.js';
+import { discard, flatHeaders, within } from './backend-call.js';
+import type { BackendContext } from './context.js';
+import { answerHeaders, unquoteEtag } from './headers.js';
+import type { NodeIter, PlacedNode } from './node-iter.js';
+import { bestResponseIndex, haveQuorum, quorumSize } from './quorum.js';
+
+export interface WriteAnswer {
+  status: number;
+  headers: Record<string, string>;
+}
+
+/** Statuses a PUT keeps as a node's final answer at connect time (no body sent). */
+function isFinalAtConnect(status: number): boolean {
+  return (status >= 200 && status < 300) || (status >= 400 && status < 500);
+}
+
+type Slot =
+  | { kind: 'writer'; call: BackendCall; node: PlacedNode; handoff: boolean }
+  | { kind: 'final'; answer: WriteAnswer }
+  | { kind: 'none' };
+
+/** Connects one PUT slot: the next usable node that answers 100 Continue (or a final answer). */
+async function connectPutSlot(
+  ctx: BackendContext,
+  iter: NodeIter<PlacedNode>,
+  pathOf: (node: PlacedNode) => string,
+  headers: OutgoingHttpHeaders,
+): Promise<Slot> {
+  for (const { node, primary } of iter) {
+    const call = ctx.open(node, 'PUT', pathOf(node), headers, 'expect');
+    try {
+      const first = await Promise.race([
+        call.continued.then(() => undefined),
+        call.response,
+      ]);
+      if (first === undefined) return { kind: 'writer', call, node, handoff: !primary };
+      const res: IncomingMessage = first;
+      const status = res.statusCode ?? 503;
+      const h = flatHeaders(res);
+      discard(res);
+      ctx.noteStatus(node, status, 'Object');
+      if (isFinalAtConnect(status)) return { kind: 'final', answer: { status, headers: h } };
+    } catch (err) {
+      // A failed 100-continue wait is also seen as a failed `response`; take whichever came.
+      call.abort();
+      ctx.noteError(node, call.error ?? err, 'Object');
+    }
+  }
+  return { kind: 'none' };
+}
+
+export interface PutParams {
+  iter: NodeIter<PlacedNode>;
+  replicas: number;
+  pathOf: (node: PlacedNode) => string;
+  /** One header set per slot (container update targets differ per slot). */
+  slotHeaders: OutgoingHttpHeaders[];
+  body: NodeJS.ReadableStream;
+  contentLength: number | undefined;
+}
+
+/** A PUT streamed to every slot's node at once. Resolves with the client's answer. */
+export async function putToNodes(ctx: BackendContext, p: PutParams): Promise<WriteAnswer> {
+  const n = p.slotHeaders.length;
+  const quorum = quorumSize(p.replicas);
+  const slots = await Promise.all(p.slotHeaders.map((h) => connectPutSlot(ctx, p.iter, p.pathOf, h)));
+  const writers = slots.filter((s): s is Extract<Slot, { kind: 'writer' }> => s.kind === 'writer');
+  const finals = slots.filter((s): s is Extract<Slot, { kind: 'final' }> => s.kind === 'final').map((s) => s.answer);
+  const abortAll = (): void => writers.forEach((w) => w.call.abort());
+
+  if (finals.some((a) => a.status === 412)) {
+    abortAll();
+    return { status: 412, headers: {} };
+  }
+  if (finals.some((a) => a.status === 409)) {
+    abortAll();
+    const ts = finals.find((a) => a.status === 409)?.headers['x-backend-timestamp'];
+    return { status: 202, headers: ts ? { 'x-backend-timestamp': ts } : {} };
+  }
+  const clientError = finals.find((a) => a.status >= 400 && a.status < 500);
+  if (clientError) {
+    abortAll();
+    return { status: clientError.status, headers: answerHeaders(clientError.headers) };
+  }
+  const early2xx = finals.filter((a) => a.status < 300).length;
+  if (writers.length + early2xx < quorum) {
+    abortAll();
+    ctx.metrics.quorumFailures++;
+    ctx.logger.error({ writers: writers.length, quorum }, 'Object PUT: not enough connections for a quorum');
+    return { status: 503, headers: {} };
+  }
+  for (const w of writers) if (w.handoff) ctx.metrics.handoffWrites++;
+
+  const streamed = await streamBody(ctx, writers.map((w) => w.call), p.body, p.contentLength, quorum - early2xx);
+  if (streamed !== 'ok') {
+    abortAll();
+    if (streamed === 'quorum-lost') {
+      ctx.metrics.quorumFailures++;
+      return { status: 503, headers: {} };
+    }
+    return { status: 499, headers: {} };
+  }
+  const answers = await collectAnswers(ctx, writers.map((w) => w.call), p.replicas, finals);
+  return decide(ctx, answers, n, p.replicas, true);
+}
+
+/**
+ * Pumps the client body into every live writer. The source is paused until every writer that
+ * signalled backpressure drained; a writer that errors is dropped; fewer than `needed` live
+ * writers -> 'quorum-lost'. A body shorter than Content-Length or a source error -> 'client'.
+ */
+function streamBody(
+  ctx: BackendContext,
+  calls: BackendCall[],
+  body: NodeJS.ReadableStream,
+  contentLength: number | undefined,
+  needed: number,
+): Promise<'ok' | 'quorum-lost' | 'client'> {
+  return new Promise((resolve) => {
+    const live = new Set(calls);
+    const waiting = new Set<BackendCall>();
+    let sent = 0;
+    let done = false;
+    const cleanups: (() => void)[] = [];
+    const finish = (r: 'ok' | 'quorum-lost' | 'client'): void => {
+      if (done) return;
+      done = true;
+      for (const c of cleanups) c();
+      if (r !== 'ok') body.pause();
+      resolve(r);
+    };
+    const drop = (call: BackendCall, why: unknown): void => {
+      if (!live.delete(call)) return;
+      waiting.delete(call);
+      ctx.noteError(call.node, why, 'Object');
+      call.abort();
+      if (live.size < needed) {
+        ctx.logger.error({ live: live.size, needed }, 'Object PUT: quorum lost while streaming');
+        finish('quorum-lost');
+      } else if (waiting.size === 0) body.resume();
+    };
+    for (const call of calls) {
+      const onDrain = (): void => {
+        if (waiting.delete(call) && waiting.size === 0 && !done) body.resume();
+      };
+      const onError = (err: Error): void => drop(call, err);
+      call.req.on('drain', onDrain);
+      call.req.on('error', onError);
+      // A final answer while we still send means the node gave up (e.g. 507 disk full, 408).
+      void call.response.then((res) => {
+        if (!done && (res.statusCode ?? 503) >= 300) drop(call, new Error(`status ${res.statusCode} while sending`));
+      }, () => undefined);
+      cleanups.push(() => {
+        call.req.off('drain', onDrain);
+        call.req.off('error', onError);
+      });
+    }
+    const onData = (chunk: Buffer | string): void => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      sent += buf.length;
+      if (contentLength !== undefined && sent > contentLength) {
+        finish('client');
+        return;
+      }
+      for (const call of live) {
+        if (!call.req.write(buf)) waiting.add(call);
+      }
+      if (waiting.size > 0) body.pause();
+    };
+    const onEnd = (): void => {
+      if (contentLength !== undefined && sent !== contentLength) {
+        ctx.logger.warn({ sent, contentLength }, 'Object PUT: client body ended short');
+        finish('client');
+        return;
+      }
+      for (const call of live) call.req.end();
+      finish('ok');
+    };
+    const onSourceError = (err: Error): void => {
+      ctx.logger.warn({ err: err.message, sent }, 'Object PUT: client body failed');
+      finish('client');
+    };
+    const onClose = (): void => {
+      // A source that closes without 'end' (client gone) is a short body.
+      setImmediate(() => {
+        if (!done) finish('client');
+      });
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onSourceError);
+    body.once('close', onClose);
+    cleanups.push(() => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onSourceError);
+      body.off('close', onClose);
+    });
+    body.resume();
+  });
+}
+
+/**
+ * Waits for the writers' final answers until a quorum agrees, then up to post_quorum_timeout for
+ * the others; those still missing count as 503. Their requests go on (they may still succeed).
+ */
+async function collectAnswers(
+  ctx: BackendContext,
+  calls: BackendCall[],
+  replicas: number,
+  earlier: WriteAnswer[],
+): Promise<WriteAnswer[]> {
+  const answers: WriteAnswer[] = earlier.slice();
+  let quorumReached: () => void = () => undefined;
+  const reached = new Promise<void>((r) => (quorumReached = r));
+  const check = (): void => {
+    if (haveQuorum(answers.map((a) => a.status), replicas)) quorumReached();
+  };
+  check();
+  const all = Promise.all(
+    calls.map(async (call) => {
+      try {
+        const res = await call.response;
+        const status = res.statusCode ?? 503;
+        ctx.noteStatus(call.node, status, 'Object');
+        answers.push({ status, headers: flatHeaders(res) });
+        discard(res);
+      } catch (err) {
+        ctx.noteError(call.node, err, 'Object');
+        answers.push({ status: 503, headers: {} });
+      }
+      check();
+    }),
+  );
+  await Promise.race([all, reached]);
+  if (answers.length < calls.length + earlier.length) {
+    await within(all, ctx.conf.postQuorumTimeoutS * 1000);
+  }
+  return answers.slice();
+}
+
+/** Swift's best_response, plus the ETag agreement check of a PUT. */
+function decide(ctx: BackendContext, answers: WriteAnswer[], slots: number, replicas: number, isPut: boolean): WriteAnswer {
+  const statuses = answers.map((a) => a.status);
+  if (isPut) {
+    const etags = new Set(answers.filter((a) => a.status >= 200 && a.status < 300 && a.headers['etag']).map((a) => unquoteEtag(a.headers['etag'] as string)));
+    if (etags.size > 1) {
+      ctx.logger.error({ etags: [...etags] }, 'Object PUT: backends disagree on the ETag');
+      return { status: 500, headers: {} };
+    }
+  }
+  const i = bestResponseIndex(statuses, Math.max(slots, replicas), quorumSize(replicas));
+  if (i === undefined) {
+    ctx.metrics.quorumFailures++;
+    ctx.logger.error({ statuses }, `returning 503 for ${JSON.stringify(statuses)}`);
+    return { status: 503, headers: {} };
+  }
+  const a = answers[i] as WriteAnswer;
+  // Every write was refused as not newer than what is stored: Swift's 202.
+  if (isPut && a.status === 409) return { status: 202, headers: {} };
+  return { status: a.status, headers: answerHeaders(a.headers) };
+}
+
+/**
+ * DELETE, POST, container and account writes: one request per slot at once, each walking the
+ * shared node iterator until an answer that is not a 5xx; a handoff's 404 without a timestamp is
+ * not counted. Quorum as for PUT, then best_response.
+ */
+export async function makeRequests(
+  ctx: BackendContext,
+  what: string,
+  iter: NodeIter<PlacedNode>,
+  replicas: number,
+  method: string,
+  pathOf: (node: PlacedNode) => string,
+  slotHeaders: OutgoingHttpHeaders[],
+  body?: string,
+): Promise<WriteAnswer> {
+  const answers: WriteAnswer[] = [];
+  let quorumReached: () => void = () => undefined;
+  const reached = new Promise<void>((r) => (quorumReached = r));
+  const one = async (headers: OutgoingHttpHeaders): Promise<void> => {
+    for (const { node, primary } of iter) {
+      const call = ctx.open(node, method, pathOf(node), headers, body);
+      try {
+        const res = await call.response;
+        const status = res.statusCode ?? 503;
+        const h = flatHeaders(res);
+        discard(res);
+        ctx.noteStatus(node, status, what);
+        if (status >= 500) continue;
+        if (!primary) ctx.metrics.handoffWrites++;
+        if (!primary && status === 404 && !h['x-backend-timestamp']) return;
+        answers.push({ status, headers: h });
+        if (haveQuorum(answers.map((a) => a.status), replicas)) quorumReached();
+        return;
+      } catch (err) {
+        ctx.noteError(node, err, what);
+      }
+    }
+  };
+  const all = Promise.all(slotHeaders.map(one));
+  await Promise.race([all, reached]);
+  if (answers.length < slotHeaders.length) await within(all, ctx.conf.postQuorumTimeoutS * 1000);
+  return decide(ctx, answers.slice(), slotHeaders.length, replicas, false);
+}
+
