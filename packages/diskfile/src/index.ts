@@ -1,1 +1,5 @@
-export {};
+export type { DiskFileManagerOptions, ObjectState, ObjectStateObject, SuffixFiles } from './types.js';
+export { DiskFileManager, removeStaleTmp } from './manager.js';
+export { DiskFile } from './disk-file.js';
+export { UnprocessableEntityError } from './errors.js';
+export { encodeTrailer, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';

@@ -1,0 +1,356 @@
+/**
+ * One object's hash folder: open (read the surviving files), read the body (verified), and the
+ * three kinds of write. Every write goes: tmp file under `<device>/tmp/` -> fdatasync -> journal
+ * the suffix invalid -> link into the hash folder -> fsync the folder -> journal again -> unlink the
+ * tmp name -> cleanup (see hash-cache.ts for why in that order).
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  BadRequestError,
+  ClientDisconnectError,
+  ConflictError,
+  InsufficientStorageError,
+  StoreError,
+  Timestamp,
+} from '@swiftlet/common';
+import { BodyReader } from './body-reader.js';
+import { CorruptFileError, UnprocessableEntityError } from './errors.js';
+import { fileName, hashDir, partitionDir, suffixOf, type FileKind } from './layout.js';
+import type { DiskFileManager } from './manager.js';
+import { encodeTrailer, readMetadataFile, readMetadataFromHandle } from './metadata-file.js';
+import { chooseFiles, isCode, type OnDiskChoice } from './ondisk.js';
+import type { ObjectState, ObjectStateObject } from './types.js';
+
+/** Writes are batched up to this many bytes per writev. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+
+/** Headers a POST (.meta) replaces, besides X-Object-Meta-* (Swift's default allowed_headers). */
+const POST_REPLACED = new Set(
+  [
+    'Content-Disposition',
+    'Content-Encoding',
+    'X-Delete-At',
+    'X-Object-Manifest',
+    'Cache-Control',
+    'Content-Language',
+    'Expires',
+    'X-Robots-Tag',
+  ].map((h) => h.toLowerCase()),
+);
+/** Keys of the `.data` that a `.meta` never overrides. */
+const DATA_ONLY = new Set(['content-length', 'etag', 'x-static-large-object', 'name']);
+
+interface OpenInfo {
+  path: string;
+  bodyLength: number;
+  head?: Buffer;
+}
+
+const openInfo = new WeakMap<object, OpenInfo>();
+
+function stripEtag(etag: string): string {
+  return etag.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+}
+
+/** Merges a newer `.meta` into the `.data` metadata as Swift's POST semantics say. */
+export function mergeMetadata(data: Record<string, string>, meta: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) {
+    const lk = k.toLowerCase();
+    if (lk.startsWith('x-object-meta-') || POST_REPLACED.has(lk)) continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(meta)) {
+    const lk = k.toLowerCase();
+    if (DATA_ONLY.has(lk) || lk.startsWith('x-object-sysmeta-')) continue;
+    if (lk === 'content-type' || lk === 'x-timestamp') {
+      for (const existing of Object.keys(out)) if (existing.toLowerCase() === lk) delete out[existing];
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  let pending = bufs.filter((b) => b.length > 0);
+  while (pending.length > 0) {
+    const { bytesWritten } = await fh.writev(pending);
+    let left = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of pending) {
+      if (left >= b.length) {
+        left -= b.length;
+        continue;
+      }
+      rest.push(left > 0 ? b.subarray(left) : b);
+      left = 0;
+    }
+    pending = rest;
+  }
+}
+
+export class DiskFile {
+  readonly suffix: string;
+  readonly partitionDir: string;
+  readonly hashDir: string;
+
+  /** @internal use DiskFileManager.diskFile / diskFileByHash. */
+  constructor(
+    private readonly mgr: DiskFileManager,
+    readonly device: string,
+    readonly partition: number,
+    readonly policyIndex: number,
+    readonly hash: string,
+    /** `/a/c/o` when known (stored as `name`). */
+    readonly name: string | undefined,
+  ) {
+    this.suffix = suffixOf(hash);
+    this.partitionDir = partitionDir(mgr.devicePath(device), policyIndex, partition);
+    this.hashDir = hashDir(this.partitionDir, hash);
+  }
+
+  private async listChoice(): Promise<OnDiskChoice | undefined> {
+    let names: string[];
+    try {
+      names = await readdir(this.hashDir);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      if (isCode(err, 'ENOTDIR')) {
+        await this.quarantine('hash folder is not a folder');
+        return undefined;
+      }
+      throw err;
+    }
+    return chooseFiles(names, this.mgr.nowS(), this.mgr.reclaimAgeS);
+  }
+
+  /** Reads the surviving files; a `.data` whose size disagrees with its metadata is quarantined (-> absent). */
+  async open(): Promise<ObjectState> {
+    await this.mgr.checkDevice(this.device);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.openOnce();
+      } catch (err) {
+        // A newer write cleaned the file we chose away between listing and opening: look again.
+        if (isCode(err, 'ENOENT') && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async openOnce(): Promise<ObjectState> {
+    const choice = await this.listChoice();
+    if (choice === undefined) return { kind: 'absent' };
+    if (choice.ts) return { kind: 'tombstone', timestamp: choice.ts.timestamp };
+    if (!choice.data) return { kind: 'absent' };
+    const path = join(this.hashDir, choice.data.name);
+    const fh = await open(path, 'r');
+    let parsed;
+    try {
+      const st = await fh.stat();
+      parsed = await readMetadataFromHandle(fh, st.size, path);
+    } catch (err) {
+      if (!(err instanceof CorruptFileError)) throw err;
+      await this.quarantine(err.message);
+      return { kind: 'absent' };
+    } finally {
+      await fh.close();
+    }
+    const md = parsed.metadata;
+    const declared = md['Content-Length'];
+    if (declared === undefined || !/^\d+$/.test(declared) || Number(declared) !== parsed.bodyLength) {
+      await this.quarantine(`body is ${parsed.bodyLength} bytes but Content-Length says ${declared ?? '(none)'}`);
+      return { kind: 'absent' };
+    }
+    const etag = md['ETag'];
+    if (etag === undefined || !/^[0-9a-f]{32}$/.test(etag)) {
+      await this.quarantine(`bad ETag ${etag ?? '(none)'}`);
+      return { kind: 'absent' };
+    }
+    let metadata = md;
+    let metaTimestamp: Timestamp | undefined;
+    if (choice.meta) {
+      let meta;
+      try {
+        meta = await readMetadataFile(join(this.hashDir, choice.meta.name));
+      } catch (err) {
+        if (!(err instanceof CorruptFileError)) throw err;
+        await this.quarantine(err.message);
+        return { kind: 'absent' };
+      }
+      metadata = mergeMetadata(md, meta.metadata);
+      metaTimestamp = choice.meta.timestamp;
+    }
+    const state: ObjectStateObject = {
+      kind: 'object',
+      timestamp: choice.data.timestamp,
+      metadata,
+      contentLength: parsed.bodyLength,
+      etag,
+    };
+    if (metaTimestamp) state.metaTimestamp = metaTimestamp;
+    const info: OpenInfo = { path, bodyLength: parsed.bodyLength };
+    if (parsed.head) info.head = parsed.head;
+    openInfo.set(state, info);
+    return state;
+  }
+
+  /**
+   * Streams [start, end] (inclusive) of the body of the object opened. A full read verifies MD5 and
+   * length; on mismatch the object is quarantined and the stream destroyed with an error.
+   */
+  reader(state: ObjectStateObject, range?: { start: number; end: number }): Readable {
+    const info = openInfo.get(state) ?? {
+      path: join(this.hashDir, fileName(state.timestamp, 'data')),
+      bodyLength: state.contentLength,
+    };
+    const start = range?.start ?? 0;
+    const end = range?.end ?? info.bodyLength - 1;
+    if (start < 0 || end >= info.bodyLength || (start > end && !(info.bodyLength === 0 && start === 0))) {
+      throw new RangeError(`range ${start}-${end} outside a body of ${info.bodyLength} bytes`);
+    }
+    const full = start === 0 && end === info.bodyLength - 1;
+    return new BodyReader({
+      path: info.path,
+      start,
+      end,
+      ...(full ? { verify: { etag: state.etag } } : {}),
+      ...(info.head ? { head: info.head } : {}),
+      onCorrupt: (reason) => this.quarantine(reason),
+    });
+  }
+
+  /** Moves the hash folder to `<device>/quarantined/objects[-N]/<hash>[-<random>]`. */
+  async quarantine(reason: string): Promise<void> {
+    await this.mgr.quarantineHashDir(this.device, this.policyIndex, this.partitionDir, this.hashDir, reason);
+  }
+
+  /** The winning state's timestamp (for 409 checks). */
+  private async conflictCheck(timestamp: Timestamp, kind: FileKind): Promise<void> {
+    const choice = await this.listChoice();
+    if (!choice) return;
+    let current: Timestamp | undefined;
+    if (kind === 'meta') current = choice.meta?.timestamp ?? choice.data?.timestamp ?? choice.ts?.timestamp;
+    else current = choice.data?.timestamp ?? choice.ts?.timestamp;
+    if (current !== undefined && current.compare(timestamp) >= 0) {
+      throw new ConflictError(`${timestamp.internal} is not newer than ${current.internal}`, {
+        headers: { 'X-Backend-Timestamp': current.internal },
+      });
+    }
+  }
+
+  private baseMetadata(timestamp: Timestamp, metadata: Record<string, string>): Record<string, string> {
+    const md: Record<string, string> = { ...metadata };
+    if (this.name !== undefined && md['name'] === undefined) md['name'] = this.name;
+    md['X-Timestamp'] = timestamp.internal;
+    return md;
+  }
+
+  /**
+   * tmp file + MD5 -> fdatasync -> invalidate suffix -> link -> fsync dir -> cleanup.
+   * Throws ConflictError(409) if not newer than what is stored, UnprocessableEntityError(422) on
+   * etag mismatch, ClientDisconnectError(499) if the body ends short (or fails), BadRequestError if
+   * it runs past contentLength, InsufficientStorageError(507) under fallocate_reserve or on ENOSPC.
+   * Nothing is left behind on failure.
+   */
+  async write(
+    timestamp: Timestamp,
+    metadata: Record<string, string>,
+    body: NodeJS.ReadableStream,
+    opts: { contentLength?: number; expectedEtag?: string } = {},
+  ): Promise<{ etag: string; size: number }> {
+    const devPath = await this.mgr.checkDevice(this.device);
+    await this.conflictCheck(timestamp, 'data');
+    await this.mgr.checkReserve(devPath, opts.contentLength ?? 0);
+    const { tmp, fh } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+    let etag: string;
+    let size = 0;
+    try {
+      const md5 = createHash('md5');
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      try {
+        for await (const raw of body) {
+          const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
+          size += chunk.length;
+          if (opts.contentLength !== undefined && size > opts.contentLength) {
+            throw new BadRequestError(`body longer than Content-Length ${opts.contentLength}`);
+          }
+          md5.update(chunk);
+          batch.push(chunk);
+          batchBytes += chunk.length;
+          if (batchBytes >= WRITE_BATCH_BYTES) {
+            await writeAll(fh, batch);
+            batch = [];
+            batchBytes = 0;
+          }
+        }
+      } catch (err) {
+        if (err instanceof StoreError || isCode(err, 'ENOSPC') || isCode(err, 'EIO')) throw err;
+        throw new ClientDisconnectError(`body stream failed: ${(err as Error).message}`);
+      }
+      if (opts.contentLength !== undefined && size !== opts.contentLength) {
+        throw new ClientDisconnectError(`body ended after ${size} of ${opts.contentLength} bytes`);
+      }
+      etag = md5.digest('hex');
+      if (opts.expectedEtag !== undefined && stripEtag(opts.expectedEtag) !== etag) {
+        throw new UnprocessableEntityError(`body MD5 ${etag} does not match ETag ${opts.expectedEtag}`);
+      }
+      const md = this.baseMetadata(timestamp, metadata);
+      md['Content-Length'] = String(size);
+      md['ETag'] = etag;
+      batch.push(encodeTrailer(md));
+      await writeAll(fh, batch);
+      await fh.datasync();
+      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
+      throw err;
+    }
+    await this.publishTmp(tmp, fileName(timestamp, 'data'));
+    return { etag, size };
+  }
+
+  /** `.meta` (POST): metadata only. 409 if not newer than the newest `.meta`/`.data`/`.ts`. */
+  async writeMeta(timestamp: Timestamp, metadata: Record<string, string>): Promise<void> {
+    await this.writeSmall(timestamp, 'meta', metadata, true);
+  }
+
+  /** `.ts` (DELETE): accepted even under fallocate_reserve. 409 if not newer than the `.data`/`.ts`. */
+  async writeTombstone(timestamp: Timestamp, metadata: Record<string, string> = {}): Promise<void> {
+    await this.writeSmall(timestamp, 'ts', metadata, false);
+  }
+
+  private async writeSmall(timestamp: Timestamp, kind: 'meta' | 'ts', metadata: Record<string, string>, reserve: boolean): Promise<void> {
+    const devPath = await this.mgr.checkDevice(this.device);
+    await this.conflictCheck(timestamp, kind);
+    if (reserve) await this.mgr.checkReserve(devPath, 0);
+    const { tmp, fh } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+    try {
+      await writeAll(fh, [encodeTrailer(this.baseMetadata(timestamp, metadata))]);
+      await fh.datasync();
+      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
+      throw err;
+    }
+    await this.publishTmp(tmp, fileName(timestamp, kind));
+  }
+
+  private async publishTmp(tmp: string, name: string): Promise<void> {
+    try {
+      await this.mgr.publish(tmp, this.partitionDir, this.hashDir, name);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The per-partition suffix hash cache: `<partition>/hashes` (JSON, below) plus the append-only
+ * journal `<partition>/hashes.invalid` (one suffix per line).
+ *
+ * `hashes`: {"version":1,"generation":n,"valid":true,"updated":<epoch s>,"hashes":{"<suffix>":"<md5hex>"|null}}
+ * null = must be rehashed. Missing, unreadable or malformed -> treated as invalid: full rebuild.
+ *
+ * Why no invalidation is ever lost, and why a crash can cause a needless rehash but never a stale
+ * valid hash (several processes: object server workers with the sync receiver, the replicator):
+ *
+ * 1. Writers never take a lock. To invalidate a suffix they open `hashes.invalid` with O_APPEND,
+ *    write `suffix\n` (one write(2) of a few bytes: atomic with O_APPEND), then compare the inode
+ *    of their fd with the inode the path names now. Equal: at a moment after the write the entry
+ *    sat in the live journal, so any consolidation that takes the journal later reads it.
+ *    Different: a consolidation renamed the journal away meanwhile (maybe after reading it), so
+ *    the writer appends again to the new journal. The open fd keeps the inode alive, so an inode
+ *    number cannot be reused under the comparison.
+ * 2. Consolidation (under the partition lock, `partition-lock.ts`) *renames* `hashes.invalid` to
+ *    `hashes.invalid.consuming`, reads it, writes `hashes` with those suffixes null (durably: tmp,
+ *    fsync, rename, fsync dir), and only then unlinks the consuming file. A crash in between leaves
+ *    the consuming file, which the next consolidation reads first. Truncation is never used, so an
+ *    append can never fall between a read and a truncate.
+ * 3. A write appends its suffix before publishing the file (crash safety, as Swift) AND after
+ *    (a consolidation may have taken the first entry and rehashed the suffix before the file became
+ *    visible). The publish is a link() from `<device>/tmp/`, and the tmp name is unlinked only after
+ *    the second append: a crash in between leaves the tmp file, whose name carries policy,
+ *    partition and suffix, and start-up cleanup invalidates that suffix before deleting it.
+ * 4. Rehashing runs without the lock; its result is written back under the lock only if `hashes`
+ *    still holds exactly the text this pass consolidated to (the generation counter makes every
+ *    write distinct), otherwise the pass starts over. Entries journaled during a rehash stay in
+ *    the journal for the next pass.
+ * Power loss: journal appends are not fsync'd; we rely on ext4/xfs ordering metadata operations of
+ * one process (data=ordered: the appended block is on disk before the later link's transaction
+ * commits). The hash folder fsync after the link commits both.
+ */
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileDurable } from '@swiftlet/common';
+import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, SUFFIX_RE } from './layout.js';
+import { cleanupHashDir, isCode, stateSignature } from './ondisk.js';
+import { withLock } from './partition-lock.js';
+
+const VERSION = 1;
+const MD5_RE = /^[0-9a-f]{32}$/;
+
+export interface HashesCache {
+  valid: boolean;
+  generation: number;
+  hashes: Map<string, string | null>;
+}
+
+export function parseHashes(text: string | null): HashesCache {
+  const invalid: HashesCache = { valid: false, generation: 0, hashes: new Map() };
+  if (text === null) return invalid;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid;
+  }
+  if (typeof value !== 'object' || value === null) return invalid;
+  const v = value as { version?: unknown; generation?: unknown; valid?: unknown; hashes?: unknown };
+  const generation = typeof v.generation === 'number' && Number.isSafeInteger(v.generation) ? v.generation : 0;
+  if (v.version !== VERSION || typeof v.hashes !== 'object' || v.hashes === null || v.valid !== true) {
+    return { ...invalid, generation };
+  }
+  const hashes = new Map<string, string | null>();
+  for (const [k, h] of Object.entries(v.hashes)) {
+    if (!SUFFIX_RE.test(k) || !(h === null || (typeof h === 'string' && MD5_RE.test(h)))) {
+      return { ...invalid, generation };
+    }
+    hashes.set(k, h);
+  }
+  return { valid: true, generation, hashes };
+}
+
+export function serializeHashes(cache: HashesCache, nowS: number): string {
+  const hashes: Record<string, string | null> = {};
+  for (const k of [...cache.hashes.keys()].sort()) hashes[k] = cache.hashes.get(k) ?? null;
+  return JSON.stringify({ version: VERSION, generation: cache.generation, valid: cache.valid, updated: nowS, hashes });
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+/** Journals `suffix` as invalid (lock-free, see the header). The partition folder must exist. */
+export async function invalidateSuffix(partDir: string, suffix: string): Promise<void> {
+  const path = join(partDir, INVALID_FILE);
+  for (;;) {
+    const fh = await open(path, 'a');
+    try {
+      await fh.write(`${suffix}\n`);
+      const [mine, now] = await Promise.all([fh.stat(), stat(path).catch(() => undefined)]);
+      if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) return;
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+function lockPath(partDir: string): string {
+  return join(partDir, LOCK_FILE);
+}
+
+/**
+ * Under the partition lock: folds the journal into `hashes` (see the header). Returns the cache
+ * and the exact text `hashes` holds afterwards (null if absent), the snapshot for write-back.
+ */
+async function consolidate(partDir: string, nowS: number): Promise<{ cache: HashesCache; text: string | null }> {
+  const hashesPath = join(partDir, HASHES_FILE);
+  const consumingPath = join(partDir, CONSUMING_FILE);
+  let text = await readText(hashesPath);
+  const cache = parseHashes(text);
+  for (;;) {
+    let entries = await readText(consumingPath);
+    const leftover = entries !== null;
+    if (!leftover) {
+      try {
+        await rename(join(partDir, INVALID_FILE), consumingPath);
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) break;
+        throw err;
+      }
+      entries = (await readText(consumingPath)) ?? '';
+    }
+    if (cache.valid) {
+      let changed = false;
+      for (const line of (entries ?? '').split('\n')) {
+        if (SUFFIX_RE.test(line) && cache.hashes.get(line) !== null) {
+          cache.hashes.set(line, null);
+          changed = true;
+        }
+      }
+      if (changed) {
+        cache.generation += 1;
+        text = serializeHashes(cache, nowS);
+        await writeFileDurable(hashesPath, text);
+      }
+    }
+    await unlink(consumingPath).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
+    if (!leftover) break;
+  }
+  return { cache, text };
+}
+
+/**
+ * MD5 of the suffix's hash folders, after cleanup: for each hash folder in name order that still
+ * defines a state, `<hash>:<state files>\n`. Returns undefined if the suffix folder is gone (or
+ * was removed because it became empty).
+ */
+export async function hashSuffix(suffixDir: string, nowS: number, reclaimAgeS: number): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(suffixDir);
+  } catch (err) {
+    if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return undefined;
+    throw err;
+  }
+  names.sort();
+  const md5 = createHash('md5');
+  let remaining = 0;
+  for (const name of names) {
+    if (!HASH_RE.test(name)) {
+      remaining++;
+      continue;
+    }
+    const choice = await cleanupHashDir(join(suffixDir, name), nowS, reclaimAgeS);
+    if (choice === undefined) continue;
+    remaining++;
+    const sig = stateSignature(choice);
+    if (sig !== '') md5.update(`${name}:${sig}\n`);
+  }
+  if (remaining === 0) {
+    try {
+      await rmdir(suffixDir);
+      return undefined;
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      if (!isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err;
+    }
+  }
+  return md5.digest('hex');
+}
+
+export interface GetHashesOptions {
+  nowS: number;
+  reclaimAgeS: number;
+  /** Re-list the partition for suffix folders the cache does not know. */
+  listdir: boolean;
+  recalculate?: string[];
+  /** Suffixes hashed at once. */
+  concurrency?: number;
+}
+
+export interface GetHashesResult {
+  hashes: Record<string, string>;
+  /** Suffixes rehashed by this call. */
+  hashed: number;
+}
+
+async function listSuffixDirs(partDir: string): Promise<string[]> {
+  const names = await readdir(partDir).catch((err: unknown) => {
+    if (isCode(err, 'ENOENT')) return [] as string[];
+    throw err;
+  });
+  return names.filter((n) => SUFFIX_RE.test(n));
+}
+
+/** Swift's get_hashes for a partition folder that exists (throws ENOENT-coded errors otherwise). */
+export async function getPartitionHashes(partDir: string, opts: GetHashesOptions): Promise<GetHashesResult> {
+  const concurrency = opts.concurrency ?? 4;
+  for (let attempt = 0; ; attempt++) {
+    const snap = await withLock(lockPath(partDir), () => consolidate(partDir, opts.nowS));
+    const hashes = snap.cache.valid ? new Map(snap.cache.hashes) : new Map<string, string | null>();
+    let changed = !snap.cache.valid;
+    if (opts.listdir || !snap.cache.valid) {
+      for (const s of await listSuffixDirs(partDir)) {
+        if (!hashes.has(s)) {
+          hashes.set(s, null);
+          changed = true;
+        }
+      }
+    }
+    for (const s of opts.recalculate ?? []) {
+      if (SUFFIX_RE.test(s)) hashes.set(s, null);
+    }
+    const todo = [...hashes].filter(([, h]) => h === null).map(([s]) => s);
+    if (todo.length > 0) changed = true;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length) {
+        const s = todo[next++] as string;
+        const h = await hashSuffix(join(partDir, s), opts.nowS, opts.reclaimAgeS);
+        if (h === undefined) hashes.delete(s);
+        else hashes.set(s, h);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+    const result: Record<string, string> = {};
+    for (const s of [...hashes.keys()].sort()) result[s] = hashes.get(s) as string;
+    if (!changed) return { hashes: result, hashed: 0 };
+    const written = await withLock(lockPath(partDir), async () => {
+      const hashesPath = join(partDir, HASHES_FILE);
+      if ((await readText(hashesPath)) !== snap.text) return false;
+      const cache: HashesCache = { valid: true, generation: snap.cache.generation + 1, hashes };
+      await writeFileDurable(hashesPath, serializeHashes(cache, opts.nowS));
+      return true;
+    });
+    // Someone consolidated meanwhile: start over (bounded; the journal keeps what we miss).
+    if (written || attempt >= 5) return { hashes: result, hashed: todo.length };
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * DiskFileManager: the devices of one node as Swift lays them out. Owns device checks
+ * (mount_check), the free-space reserve, tmp files, publishing, quarantine, the suffix hash cache
+ * and the replication helpers (sync.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { link, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  BadRequestError,
+  fsyncDir,
+  InsufficientStorageError,
+  mkdirDurable,
+  type Logger,
+  type SwiftConf,
+} from '@swiftlet/common';
+import { DiskFile } from './disk-file.js';
+import { getPartitionHashes, invalidateSuffix } from './hash-cache.js';
+import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
+import { cleanupHashDir, isCode } from './ondisk.js';
+import * as sync from './sync.js';
+import type { DiskFileManagerOptions, SuffixFiles } from './types.js';
+
+const TMP_DIR = 'tmp';
+const QUARANTINE_DIR = 'quarantined';
+/** tmp names: `<pid>.<random>.<policy>.<partition>.<suffix>.tmp` (see hash-cache.ts, point 3). */
+const TMP_RE = /^(\d+)\.[0-9a-f]+\.(\d+)\.(\d+)\.([0-9a-f]{3})\.tmp$/;
+const DEVICE_RE = /^[A-Za-z0-9_.-]+$/;
+
+export class DiskFileManager {
+  readonly devices: string;
+  readonly mountCheck: boolean;
+  readonly reclaimAgeS: number;
+  readonly fallocateReserve: { percent?: number; bytes?: number };
+  readonly swiftConf: SwiftConf;
+  readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly tmpDirsMade = new Set<string>();
+  /** Passes per partition, for Swift's every-10th-pass re-listing. */
+  private readonly passes = new Map<string, number>();
+
+  constructor(opts: DiskFileManagerOptions) {
+    this.devices = opts.devices;
+    this.mountCheck = opts.mountCheck;
+    this.reclaimAgeS = opts.reclaimAgeS ?? 604800;
+    this.fallocateReserve = opts.fallocateReserve ?? { percent: 1 };
+    this.swiftConf = opts.swiftConf;
+    this.logger = opts.logger;
+    this.clock = opts.now ?? (() => Date.now() / 1000);
+  }
+
+  nowS(): number {
+    return this.clock();
+  }
+
+  devicePath(device: string): string {
+    if (!DEVICE_RE.test(device) || device === '.' || device === '..') {
+      throw new BadRequestError(`invalid device name "${device}"`);
+    }
+    return join(this.devices, device);
+  }
+
+  /** Path of a usable device; throws InsufficientStorageError (507) if missing/unmounted (mount_check). */
+  async checkDevice(device: string): Promise<string> {
+    const path = this.devicePath(device);
+    try {
+      const st = await stat(path);
+      if (!st.isDirectory()) throw new InsufficientStorageError(`${device} is not a folder`);
+      if (this.mountCheck) {
+        const parent = await stat(dirname(path));
+        if (st.dev === parent.dev && st.ino !== parent.ino) throw new InsufficientStorageError(`${device} is not mounted`);
+      }
+    } catch (err) {
+      if (err instanceof InsufficientStorageError) throw err;
+      if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) throw new InsufficientStorageError(`${device} does not exist`);
+      throw err;
+    }
+    return path;
+  }
+
+  diskFile(device: string, partition: number, policyIndex: number, account: string, container: string, object: string): DiskFile {
+    const hash = this.swiftConf.hashPath(account, container, object).hex;
+    return new DiskFile(this, device, partition, policyIndex, hash, `/${account}/${container}/${object}`);
+  }
+
+  diskFileByHash(device: string, partition: number, policyIndex: number, hash: string): DiskFile {
+    if (!HASH_RE.test(hash)) throw new BadRequestError(`invalid object hash "${hash}"`);
+    return new DiskFile(this, device, partition, policyIndex, hash, undefined);
+  }
+
+  partitionPath(device: string, policyIndex: number, partition: number): string {
+    return partitionDir(this.devicePath(device), policyIndex, partition);
+  }
+
+  /** REPLICATE: {suffix: md5hex} of every non-empty suffix; {} for a missing partition (not created). */
+  async getHashes(
+    device: string,
+    partition: number,
+    policyIndex: number,
+    opts: { recalculate?: string[] } = {},
+  ): Promise<Record<string, string>> {
+    const devPath = await this.checkDevice(device);
+    const partDir = partitionDir(devPath, policyIndex, partition);
+    for (const s of opts.recalculate ?? []) {
+      if (!SUFFIX_RE.test(s)) throw new BadRequestError(`invalid suffix "${s}"`);
+    }
+    const key = `${devPath}|${policyIndex}|${partition}`;
+    const cycle = this.passes.get(key) ?? 0;
+    this.passes.set(key, (cycle + 1) % 10);
+    try {
+      const st = await stat(partDir);
+      if (!st.isDirectory()) return {};
+      const res = await getPartitionHashes(partDir, {
+        nowS: this.nowS(),
+        reclaimAgeS: this.reclaimAgeS,
+        listdir: (partition + cycle) % 10 === 0,
+        recalculate: opts.recalculate ?? [],
+      });
+      return res.hashes;
+    } catch (err) {
+      // The partition went away (handoff removed) while we looked.
+      if (isCode(err, 'ENOENT')) return {};
+      throw err;
+    }
+  }
+
+  async listPartitions(device: string, policyIndex: number): Promise<number[]> {
+    const devPath = await this.checkDevice(device);
+    let names: string[];
+    try {
+      names = await readdir(join(devPath, objectsDirName(policyIndex)));
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return [];
+      throw err;
+    }
+    return names
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** 507 if a write of `size` bytes would leave less free space than fallocate_reserve. */
+  async checkReserve(devPath: string, size: number): Promise<void> {
+    const { percent, bytes } = this.fallocateReserve;
+    if (!percent && !bytes) return;
+    const fs = await statfs(devPath);
+    const free = fs.bavail * fs.bsize - size;
+    const total = fs.blocks * fs.bsize;
+    if ((bytes !== undefined && free < bytes) || (percent !== undefined && total > 0 && (free / total) * 100 < percent)) {
+      throw new InsufficientStorageError(`not enough space on ${basename(devPath)} (fallocate_reserve)`);
+    }
+  }
+
+  /** Creates a tmp file for a write into (policy, partition, suffix). */
+  async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fh: FileHandle }> {
+    const dir = join(devPath, TMP_DIR);
+    const tmp = join(dir, `${process.pid}.${randomBytes(8).toString('hex')}.${policyIndex}.${partition}.${suffix}.tmp`);
+    if (!this.tmpDirsMade.has(dir)) {
+      await mkdirDurable(dir);
+      this.tmpDirsMade.add(dir);
+    }
+    try {
+      return { tmp, fh: await open(tmp, 'wx', 0o644) };
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw err;
+      await mkdirDurable(dir);
+      return { tmp, fh: await open(tmp, 'wx', 0o644) };
+    }
+  }
+
+  /**
+   * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, journal
+   * again, drop the tmp name, clean the folder up (hash-cache.ts explains the order).
+   */
+  async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
+    const suffix = basename(dirname(hashDir));
+    const target = join(hashDir, name);
+    await mkdirDurable(hashDir);
+    await invalidateSuffix(partDir, suffix);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(tmp, target);
+        break;
+      } catch (err) {
+        if (isCode(err, 'EEXIST')) {
+          // The same timestamp again (a retried PUT, a replicated copy): replace it atomically.
+          await rename(tmp, target);
+          break;
+        }
+        // A cleanup removed the (empty) hash folder between our mkdir and link.
+        if (isCode(err, 'ENOENT') && attempt < 3) {
+          await mkdirDurable(hashDir);
+          await invalidateSuffix(partDir, suffix);
+          continue;
+        }
+        throw err;
+      }
+    }
+    await fsyncDir(hashDir);
+    await invalidateSuffix(partDir, suffix);
+    await unlink(tmp).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
+    await cleanupHashDir(hashDir, this.nowS(), this.reclaimAgeS);
+  }
+
+  async quarantineHashDir(device: string, policyIndex: number, partDir: string, hashDir: string, reason: string): Promise<void> {
+    const devPath = this.devicePath(device);
+    const qdir = join(devPath, QUARANTINE_DIR, objectsDirName(policyIndex));
+    await mkdirDurable(qdir);
+    const hash = basename(hashDir);
+    const suffix = basename(dirname(hashDir));
+    await invalidateSuffix(partDir, suffix);
+    let dest = join(qdir, hash);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rename(hashDir, dest);
+        break;
+      } catch (err) {
+        if ((isCode(err, 'ENOTEMPTY') || isCode(err, 'EEXIST')) && attempt < 5) {
+          dest = join(qdir, `${hash}-${randomBytes(16).toString('hex')}`);
+          continue;
+        }
+        if (isCode(err, 'ENOENT')) return; // someone else quarantined it
+        throw err;
+      }
+    }
+    await fsyncDir(qdir);
+    await fsyncDir(dirname(hashDir)).catch(() => undefined);
+    await invalidateSuffix(partDir, suffix);
+    this.logger.warn({ device, hash, quarantinedTo: dest, reason }, 'object quarantined');
+  }
+
+  async quarantineCount(device: string): Promise<number> {
+    const devPath = await this.checkDevice(device);
+    const q = join(devPath, QUARANTINE_DIR);
+    let count = 0;
+    let dirs: string[];
+    try {
+      dirs = await readdir(q);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return 0;
+      throw err;
+    }
+    for (const d of dirs) {
+      if (!/^objects(-\d+)?$/.test(d)) continue;
+      count += (await readdir(join(q, d)).catch(() => [] as string[])).length;
+    }
+    return count;
+  }
+
+  /**
+   * Removes tmp files of `device` older than `olderThanS` seconds (a write that takes longer will
+   * fail). The suffix named in each is journaled invalid first. Returns how many were removed.
+   */
+  async cleanupTmp(device: string, olderThanS: number): Promise<number> {
+    const devPath = await this.checkDevice(device);
+    const limit = this.nowS() - olderThanS;
+    return sweepTmp(devPath, this.logger, async (_pid, path) => {
+      const st = await stat(path);
+      return st.mtimeMs / 1000 < limit;
+    });
+  }
+
+  /** Start-up: removes every device's tmp files left by processes that are gone. */
+  async removeStaleTmp(): Promise<number> {
+    return removeStaleTmp(this.devices, this.logger);
+  }
+
+  // ---- replication helpers (sync.ts) ----
+
+  /** For the sender: the surviving files of each hash in these suffixes (cleanup applied first). */
+  listSuffixFiles(device: string, partition: number, policyIndex: number, suffixes: string[]): AsyncIterable<SuffixFiles> {
+    return sync.listSuffixFiles(this, device, partition, policyIndex, suffixes);
+  }
+
+  /** For the receiver: which of the offered `<suffix>/<hash>/<file>` it lacks and would keep. */
+  missingFiles(device: string, partition: number, policyIndex: number, offered: Iterable<string>): Promise<string[]> {
+    return sync.missingFiles(this, device, partition, policyIndex, offered);
+  }
+
+  /** Receiver: applies a tar stream of `<suffix>/<hash>/<file>` entries (BadRequestError on anything hostile). */
+  receiveTar(
+    device: string,
+    partition: number,
+    policyIndex: number,
+    tar: NodeJS.ReadableStream,
+    opts: { maxEntryBytes?: number; partPower?: number } = {},
+  ): Promise<{ received: number; skipped: number }> {
+    return sync.receiveTar(this, device, partition, policyIndex, tar, opts);
+  }
+
+  /** Removes a whole (handoff) partition, but only the files listed as pushed; keeps anything newer. */
+  removePushed(device: string, partition: number, policyIndex: number, pushed: Iterable<string>): Promise<{ removed: number; kept: number }> {
+    return sync.removePushed(this, device, partition, policyIndex, pushed);
+  }
+}
+
+async function sweepTmp(devPath: string, logger: Logger, shouldRemove: (pid: number, path: string) => Promise<boolean>): Promise<number> {
+  const dir = join(devPath, TMP_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return 0;
+    throw err;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const path = join(dir, name);
+    const m = TMP_RE.exec(name);
+    try {
+      if (!(await shouldRemove(m ? Number(m[1]) : -1, path))) continue;
+      if (m) {
+        // The write may have been published without its second journal entry.
+        const partDir = partitionDir(devPath, Number(m[2]), Number(m[3]));
+        await invalidateSuffix(partDir, m[4] as string).catch((err: unknown) => {
+          if (!isCode(err, 'ENOENT')) throw err;
+        });
+      }
+      await unlink(path);
+      removed++;
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) logger.error({ err, path }, 'could not remove tmp file');
+    }
+  }
+  return removed;
+}
+
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !isCode(err, 'ESRCH');
+  }
+}
+
+/**
+ * Start-up cleanup of `<devices>/<device>/tmp/`: removes files whose writer process is gone (other
+ * live workers' writes in progress are left alone). Call before serving.
+ */
+export async function removeStaleTmp(devices: string, logger: Logger): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(devices);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return 0;
+    throw err;
+  }
+  let removed = 0;
+  for (const name of names) {
+    removed += await sweepTmp(join(devices, name), logger, async (pid) => pid <= 0 || !pidAlive(pid));
+  }
+  if (removed > 0) logger.info({ removed }, 'removed leftover tmp files');
+  return removed;
+}

@@ -1,0 +1,109 @@
+/**
+ * The file format of `.data`, `.ts` and `.meta` files: the body bytes, then the metadata as UTF-8
+ * JSON (an object of string values), then an 8-byte trailer: `u32be jsonLength` + ASCII `SWM1`.
+ * `.ts` and `.meta` have an empty body. One rename publishes body and metadata together, and a tar
+ * entry of the file carries everything (no xattrs to copy).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { CorruptFileError } from './errors.js';
+
+export const TRAILER_MAGIC = 'SWM1';
+export const TRAILER_BYTES = 8;
+/** Metadata is small (Swift caps user metadata at 4 KiB); refuse absurd lengths. */
+export const MAX_METADATA_BYTES = 1 << 20;
+/** How much of a file's start `open` reads in one go: small objects are served from it. */
+export const SMALL_READ_BYTES = 64 * 1024;
+
+/** JSON + trailer, to append after the body. */
+export function encodeTrailer(metadata: Record<string, string>): Buffer {
+  const json = Buffer.from(JSON.stringify(metadata), 'utf8');
+  const out = Buffer.allocUnsafe(json.length + TRAILER_BYTES);
+  json.copy(out, 0);
+  out.writeUInt32BE(json.length, json.length);
+  out.write(TRAILER_MAGIC, json.length + 4, 'latin1');
+  return out;
+}
+
+export interface ParsedFile {
+  metadata: Record<string, string>;
+  /** Bytes before the metadata. */
+  bodyLength: number;
+  /** The whole file when it was small enough to read at once (body = head[0, bodyLength)). */
+  head?: Buffer;
+}
+
+function parseJson(json: Buffer, what: string): Record<string, string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new CorruptFileError(`${what}: metadata is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CorruptFileError(`${what}: metadata is not an object`);
+  }
+  for (const v of Object.values(value)) {
+    if (typeof v !== 'string') throw new CorruptFileError(`${what}: metadata values must be strings`);
+  }
+  return value as Record<string, string>;
+}
+
+/** Parses a complete file held in memory (tar entries of .ts/.meta, small files). */
+export function parseFileBuffer(buf: Buffer, what = 'file'): ParsedFile {
+  if (buf.length < TRAILER_BYTES) throw new CorruptFileError(`${what}: shorter than its trailer`);
+  const jsonLen = readTrailer(buf.subarray(buf.length - TRAILER_BYTES), what);
+  if (jsonLen + TRAILER_BYTES > buf.length) throw new CorruptFileError(`${what}: metadata longer than the file`);
+  const bodyLength = buf.length - TRAILER_BYTES - jsonLen;
+  const metadata = parseJson(buf.subarray(bodyLength, bodyLength + jsonLen), what);
+  return { metadata, bodyLength, head: buf };
+}
+
+function readTrailer(trailer: Buffer, what: string): number {
+  if (trailer.toString('latin1', 4, 8) !== TRAILER_MAGIC) throw new CorruptFileError(`${what}: no ${TRAILER_MAGIC} trailer`);
+  const jsonLen = trailer.readUInt32BE(0);
+  if (jsonLen > MAX_METADATA_BYTES) throw new CorruptFileError(`${what}: metadata length ${jsonLen} too large`);
+  return jsonLen;
+}
+
+/** Reads the metadata of an open file of `size` bytes, reading small files whole in one read. */
+export async function readMetadataFromHandle(fh: FileHandle, size: number, what: string): Promise<ParsedFile> {
+  if (size < TRAILER_BYTES) throw new CorruptFileError(`${what}: shorter than its trailer`);
+  if (size <= SMALL_READ_BYTES) {
+    const buf = Buffer.allocUnsafe(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
+    if (bytesRead !== size) throw new CorruptFileError(`${what}: short read`);
+    return parseFileBuffer(buf, what);
+  }
+  const tailLen = Math.min(size, 4096);
+  let tail = Buffer.allocUnsafe(tailLen);
+  await readFully(fh, tail, size - tailLen, what);
+  const jsonLen = readTrailer(tail.subarray(tailLen - TRAILER_BYTES), what);
+  if (jsonLen + TRAILER_BYTES > size) throw new CorruptFileError(`${what}: metadata longer than the file`);
+  if (jsonLen + TRAILER_BYTES > tailLen) {
+    tail = Buffer.allocUnsafe(jsonLen + TRAILER_BYTES);
+    await readFully(fh, tail, size - tail.length, what);
+  }
+  const json = tail.subarray(tail.length - TRAILER_BYTES - jsonLen, tail.length - TRAILER_BYTES);
+  return { metadata: parseJson(json, what), bodyLength: size - TRAILER_BYTES - jsonLen };
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number, what: string): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new CorruptFileError(`${what}: short read`);
+    done += bytesRead;
+  }
+}
+
+/** Reads the metadata of a file by path. */
+export async function readMetadataFile(path: string): Promise<ParsedFile> {
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
+    return await readMetadataFromHandle(fh, st.size, path);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Logger, SwiftConf, Timestamp } from '@swiftlet/common';
+
+export interface DiskFileManagerOptions {
+  /** Folder holding one folder per device (Swift's `devices`, default /srv/node). */
+  devices: string;
+  /** `mount_check`: a device must be a mount point (else 507). */
+  mountCheck: boolean;
+  /** `reclaim_age` in seconds (default 604800): older tombstones are deleted by cleanup. */
+  reclaimAgeS: number;
+  /** `fallocate_reserve`: free space a PUT must leave (default 1 %). */
+  fallocateReserve: { percent?: number; bytes?: number };
+  swiftConf: SwiftConf;
+  logger: Logger;
+  /** Clock in seconds since the epoch; tests move it. Default Date.now()/1000. */
+  now?: () => number;
+}
+
+export type ObjectState =
+  | { kind: 'absent' }
+  | { kind: 'tombstone'; timestamp: Timestamp }
+  | {
+      kind: 'object';
+      /** Timestamp of the `.data`. */
+      timestamp: Timestamp;
+      /** Timestamp of a newer `.meta`, if one is kept. */
+      metaTimestamp?: Timestamp;
+      /** `.data` metadata, with a newer `.meta`'s metadata replacing user metadata (Swift's POST). */
+      metadata: Record<string, string>;
+      contentLength: number;
+      etag: string;
+    };
+
+export type ObjectStateObject = ObjectState & { kind: 'object' };
+
+/** One surviving file of a hash folder, as the replicator exchanges them: `<suffix>/<hash>/<file>`. */
+export interface SuffixFiles {
+  suffix: string;
+  hash: string;
+  files: string[];
+}
