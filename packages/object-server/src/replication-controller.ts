@@ -1,0 +1,70 @@
+/**
+ * The replication endpoints the replicator calls on its peers (a POST form of Swift's REPLICATE,
+ * since Node's HTTP parser refuses unknown methods; and the tar sync receiver):
+ *   POST /_replicate/<device>/<partition>[/<suffix>-<suffix>...]  -> {"<suffix>": "<md5>"}
+ *   POST /_sync/<device>/<partition>/missing  {"offered": [...]}  -> {"wanted": [...]}
+ *   PUT  /_sync/<device>/<partition>  (application/x-tar)        -> {"received": n, "skipped": n}
+ */
+import { BadRequestError, readBody, type SwiftConf } from '@swiftlet/common';
+import type { DiskFileManager } from '@swiftlet/diskfile';
+import type { Context } from 'koa';
+import type { ObjectServerConfig } from './config.js';
+import { sendContinue } from './object-controller.js';
+import { policyIndex } from './request-headers.js';
+import { parseReplicatePath } from './request-path.js';
+import type { RingCache } from './rings.js';
+
+/** A `missing` request lists file names only; 64 MiB is far beyond any partition's listing. */
+const MAX_MISSING_BODY = 64 * 1024 * 1024;
+
+export class ReplicationController {
+  constructor(
+    private readonly config: ObjectServerConfig,
+    private readonly swiftConf: SwiftConf,
+    private readonly diskfiles: DiskFileManager,
+    private readonly rings: RingCache,
+  ) {}
+
+  async replicate(ctx: Context, device: string, partition: string, suffixes?: string): Promise<void> {
+    const p = parseReplicatePath(device, partition, suffixes);
+    const policy = policyIndex(ctx.req.headers, this.swiftConf);
+    await this.diskfiles.checkDevice(p.device);
+    const hashes = await this.diskfiles.getHashes(p.device, p.partition, policy, { recalculate: p.suffixes });
+    ctx.status = 200;
+    ctx.body = hashes;
+  }
+
+  async missing(ctx: Context, device: string, partition: string): Promise<void> {
+    const p = parseReplicatePath(device, partition);
+    const policy = policyIndex(ctx.req.headers, this.swiftConf);
+    await this.diskfiles.checkDevice(p.device);
+    this.rings.get('object', policy);
+    sendContinue(ctx.req, ctx.res);
+    let offered: unknown;
+    try {
+      offered = (JSON.parse((await readBody(ctx.req, MAX_MISSING_BODY)).toString('utf8')) as { offered?: unknown }).offered;
+    } catch (err) {
+      throw new BadRequestError(`Invalid JSON body: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(offered) || offered.some((f) => typeof f !== 'string')) {
+      throw new BadRequestError('Body must be {"offered": ["<suffix>/<hash>/<file>", ...]}');
+    }
+    const wanted = await this.diskfiles.missingFiles(p.device, p.partition, policy, offered as string[]);
+    ctx.status = 200;
+    ctx.body = { wanted };
+  }
+
+  async receive(ctx: Context, device: string, partition: string): Promise<void> {
+    const p = parseReplicatePath(device, partition);
+    const policy = policyIndex(ctx.req.headers, this.swiftConf);
+    await this.diskfiles.checkDevice(p.device);
+    const ring = this.rings.get('object', policy);
+    sendContinue(ctx.req, ctx.res);
+    const result = await this.diskfiles.receiveTar(p.device, p.partition, policy, ctx.req, {
+      maxEntryBytes: this.config.maxSyncEntryBytes,
+      partPower: ring.partPower,
+    });
+    ctx.status = 200;
+    ctx.body = result;
+  }
+}
