@@ -67,7 +67,7 @@ describe('PeerClient against a receiving HTTP server', () => {
       let n = 0;
       extract.on('entry', (header, stream, next) => {
         let size = 0;
-        stream.on('data', (c: Buffer) => (size += c.length));
+        stream.on('data', (c: unknown) => (size += (c as Buffer).length));
         stream.on('end', () => {
           received[header.name] = `${size}`;
           n++;
