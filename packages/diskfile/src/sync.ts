@@ -1,44 +1,376 @@
-/** Replication helpers: sender listing, receiver's wanted list, tar receive, handoff removal. */
+/**
+ * Replication helpers: the sender's listing, the receiver's wanted list, the tar receiver, and
+ * the handoff removal. Files travel as `<suffix>/<hash>/<timestamp>.<kind>` (the file format in
+ * metadata-file.ts carries body and metadata together).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { readdir, rmdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tarStream from 'tar-stream';
+import { BadRequestError, ClientDisconnectError, InsufficientStorageError, Timestamp } from '@swiftlet/common';
+import { writeAll } from './disk-file.js';
+import { invalidateSuffix } from './hash-cache.js';
+import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
+import { MAX_METADATA_BYTES, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
+import { chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
+import { withLock } from './partition-lock.js';
+import { LOCK_FILE } from './layout.js';
 import type { SuffixFiles } from './types.js';
 
+/** Swift's MAX_FILE_SIZE plus room for the metadata trailer. */
+export const DEFAULT_MAX_ENTRY_BYTES = 5368709122 + MAX_METADATA_BYTES + TRAILER_BYTES;
+
+const PATH_RE = /^([0-9a-f]{3})\/([0-9a-f]{32})\/([^/]+)$/;
+
+export interface FilePath {
+  suffix: string;
+  hash: string;
+  file: string;
+}
+
+/** Parses `<suffix>/<hash>/<timestamp>.<kind>`; undefined with a reason if it is not one. */
+export function parseFilePath(path: string): FilePath | string {
+  const m = PATH_RE.exec(path);
+  if (!m) return 'not <suffix>/<hash>/<file>';
+  const [, suffix, hash, file] = m as unknown as [string, string, string, string];
+  if (hash.slice(-3) !== suffix) return `suffix ${suffix} does not match hash ${hash}`;
+  if (!parseFileName(file)) return `file name ${file} is not <timestamp>.data|.ts|.meta`;
+  return { suffix, hash, file };
+}
+
+function checkedPath(path: string, what: string): FilePath {
+  const p = parseFilePath(path);
+  if (typeof p === 'string') throw new BadRequestError(`${what} "${path.slice(0, 200)}": ${p}`);
+  return p;
+}
+
+async function listNames(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return [];
+    throw err;
+  }
+}
+
+/** The files that define a state (what the suffix hash covers): `.ts`, or `.data` + newer `.meta`. */
+function stateFiles(choice: OnDiskChoice): string[] {
+  if (choice.ts) return [choice.ts.name];
+  if (choice.data) return choice.meta ? [choice.data.name, choice.meta.name] : [choice.data.name];
+  return [];
+}
+
 export async function* listSuffixFiles(
-  _mgr: DiskFileManager,
-  _device: string,
-  _partition: number,
-  _policyIndex: number,
-  _suffixes: string[],
+  mgr: DiskFileManager,
+  device: string,
+  partition: number,
+  policyIndex: number,
+  suffixes: string[],
 ): AsyncIterable<SuffixFiles> {
-  throw new Error('not implemented yet');
+  const partDir = partitionDir(await mgr.checkDevice(device), policyIndex, partition);
+  for (const suffix of suffixes) {
+    if (!SUFFIX_RE.test(suffix)) throw new BadRequestError(`invalid suffix "${suffix}"`);
+    const hashes = (await listNames(join(partDir, suffix))).filter((h) => HASH_RE.test(h)).sort();
+    for (const hash of hashes) {
+      const choice = await cleanupHashDir(join(partDir, suffix, hash), mgr.nowS(), mgr.reclaimAgeS);
+      if (!choice) continue;
+      const files = stateFiles(choice);
+      if (files.length > 0) yield { suffix, hash, files };
+    }
+  }
 }
 
 export async function missingFiles(
-  _mgr: DiskFileManager,
-  _device: string,
-  _partition: number,
-  _policyIndex: number,
-  _offered: Iterable<string>,
+  mgr: DiskFileManager,
+  device: string,
+  partition: number,
+  policyIndex: number,
+  offered: Iterable<string>,
 ): Promise<string[]> {
-  throw new Error('not implemented yet');
+  const partDir = partitionDir(await mgr.checkDevice(device), policyIndex, partition);
+  const byHash = new Map<string, { suffix: string; files: string[] }>();
+  for (const path of offered) {
+    const p = checkedPath(path, 'offered file');
+    const entry = byHash.get(p.hash) ?? { suffix: p.suffix, files: [] };
+    entry.files.push(p.file);
+    byHash.set(p.hash, entry);
+  }
+  const wanted: string[] = [];
+  for (const [hash, { suffix, files }] of byHash) {
+    const have = new Set(await listNames(join(partDir, suffix, hash)));
+    const choice = chooseFiles([...have, ...files], mgr.nowS(), mgr.reclaimAgeS);
+    const kept = new Set(choice.keep.map((f) => f.name));
+    for (const file of new Set(files)) {
+      if (!have.has(file) && kept.has(file)) wanted.push(`${suffix}/${hash}/${file}`);
+    }
+  }
+  return wanted;
+}
+
+/** Keeps the last `hold` bytes of a stream unhashed so the trailer can be excluded at the end. */
+class TrailingHasher {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  readonly md5: Hash = createHash('md5');
+  constructor(private readonly hold: number) {}
+
+  update(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    while (this.pendingBytes - (this.pending[0]?.length ?? 0) >= this.hold) {
+      const first = this.pending.shift() as Buffer;
+      this.pendingBytes -= first.length;
+      this.md5.update(first);
+    }
+  }
+
+  /** The bytes still held (at least `hold` of the end, or everything if shorter). */
+  tail(): Buffer {
+    return Buffer.concat(this.pending, this.pendingBytes);
+  }
+}
+
+interface Staged {
+  tmp: string;
+  suffix: string;
+  hash: string;
+  file: string;
+}
+
+/** Reads `tar` to the end, validating every entry; returns the staged tmp files (all synced). */
+async function stageEntries(
+  mgr: DiskFileManager,
+  devPath: string,
+  partition: number,
+  policyIndex: number,
+  tar: NodeJS.ReadableStream,
+  opts: { maxEntryBytes: number; partPower?: number },
+  staged: Staged[],
+): Promise<void> {
+  const extract = tarStream.extract();
+  let lastBytes: Buffer = Buffer.alloc(0);
+  let sourceError: unknown;
+  let stop = false;
+  const feeder = (async () => {
+    try {
+      for await (const raw of tar) {
+        if (stop) break;
+        const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
+        lastBytes = chunk.length >= 1024 ? chunk.subarray(chunk.length - 1024) : Buffer.concat([lastBytes, chunk]).subarray(-1024);
+        if (!extract.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              extract.off('drain', done);
+              extract.off('close', done);
+              resolve();
+            };
+            extract.on('drain', done);
+            extract.on('close', done);
+          });
+        }
+      }
+      (extract as unknown as { end(): void }).end(); // streamx typings want a chunk argument
+    } catch (err) {
+      sourceError = err;
+      extract.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  })();
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const name = h.name;
+      const what = `tar entry "${name.slice(0, 200)}"`;
+      if (h.type !== 'file') throw new BadRequestError(`${what}: not a regular file (${h.type})`);
+      const p = checkedPath(name, 'tar entry');
+      if (opts.partPower !== undefined && partitionOfHash(p.hash, opts.partPower) !== partition) {
+        throw new BadRequestError(`${what}: hash does not belong to partition ${partition}`);
+      }
+      if (h.size > opts.maxEntryBytes) throw new BadRequestError(`${what}: ${h.size} bytes exceed the limit of ${opts.maxEntryBytes}`);
+      const kind = parseFileName(p.file)?.kind;
+      const { tmp, fh } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
+      staged.push({ tmp, ...p });
+      await receiveEntry(entry as AsyncIterable<Buffer>, fh, h.size, what, p, kind === 'data');
+    }
+  } catch (err) {
+    stop = true;
+    extract.destroy(new Error('receive aborted'));
+    if (sourceError !== undefined) throw new ClientDisconnectError(`tar stream failed: ${(sourceError as Error).message}`);
+    if (err instanceof Error && /Unexpected end of data/.test(err.message)) throw new BadRequestError('truncated tar stream');
+    if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError('device is full');
+    if (err instanceof BadRequestError) throw err;
+    if (err instanceof Error && !('code' in err)) throw new BadRequestError(`bad tar stream: ${err.message}`);
+    throw err;
+  } finally {
+    await feeder;
+  }
+  if (sourceError !== undefined) throw new ClientDisconnectError(`tar stream failed: ${(sourceError as Error).message}`);
+  // A tar ends with two zero blocks; without them the stream was cut at an entry boundary.
+  if (lastBytes.length < 1024 || lastBytes.some((b) => b !== 0)) throw new BadRequestError('truncated tar stream');
+}
+
+async function receiveEntry(
+  entry: AsyncIterable<Buffer>,
+  fh: FileHandle,
+  size: number,
+  what: string,
+  p: FilePath,
+  isData: boolean,
+): Promise<void> {
+  const hasher = new TrailingHasher(MAX_METADATA_BYTES + TRAILER_BYTES);
+  let got = 0;
+  try {
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    for await (const chunk of entry) {
+      got += chunk.length;
+      hasher.update(chunk);
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= 256 * 1024) {
+        await writeAll(fh, batch);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    await writeAll(fh, batch);
+    if (got !== size) throw new BadRequestError(`${what}: truncated`);
+    const tail = hasher.tail();
+    let parsed;
+    try {
+      parsed = parseFileBuffer(tail, what);
+    } catch (err) {
+      throw new BadRequestError(`${what}: ${(err as Error).message.replace(`${what}: `, '')}`);
+    }
+    const bodyInTail = parsed.bodyLength - (got - tail.length);
+    const bodyLength = parsed.bodyLength;
+    const md = parsed.metadata;
+    const ts = Timestamp.tryParse(md['X-Timestamp']);
+    const fileTs = parseFileName(p.file)?.timestamp;
+    if (!ts || !fileTs || !ts.equals(fileTs)) throw new BadRequestError(`${what}: X-Timestamp does not match the file name`);
+    if (isData) {
+      hasher.md5.update(tail.subarray(0, bodyInTail));
+      const etag = hasher.md5.digest('hex');
+      if (md['Content-Length'] !== String(bodyLength)) throw new BadRequestError(`${what}: Content-Length does not match the body`);
+      if (md['ETag'] !== etag) throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
+    } else if (bodyLength !== 0) {
+      throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
+    }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function receiveTar(
-  _mgr: DiskFileManager,
-  _device: string,
-  _partition: number,
-  _policyIndex: number,
-  _tar: NodeJS.ReadableStream,
-  _opts: { maxEntryBytes?: number; partPower?: number },
+  mgr: DiskFileManager,
+  device: string,
+  partition: number,
+  policyIndex: number,
+  tar: NodeJS.ReadableStream,
+  opts: { maxEntryBytes?: number; partPower?: number },
 ): Promise<{ received: number; skipped: number }> {
-  throw new Error('not implemented yet');
+  const devPath = await mgr.checkDevice(device);
+  const partDir = partitionDir(devPath, policyIndex, partition);
+  const staged: Staged[] = [];
+  let received = 0;
+  let skipped = 0;
+  try {
+    const stageOpts: { maxEntryBytes: number; partPower?: number } = { maxEntryBytes: opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES };
+    if (opts.partPower !== undefined) stageOpts.partPower = opts.partPower;
+    await stageEntries(mgr, devPath, partition, policyIndex, tar, stageOpts, staged);
+    // The whole stream is valid: publish each file exactly as a write does, keeping the newest.
+    while (staged.length > 0) {
+      const s = staged.shift() as Staged;
+      const hashDir = join(partDir, s.suffix, s.hash);
+      const have = await listNames(hashDir);
+      const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
+      if (have.includes(s.file) || !kept) {
+        skipped++;
+        await unlink(s.tmp).catch(() => undefined);
+        continue;
+      }
+      try {
+        await mgr.publish(s.tmp, partDir, hashDir, s.file);
+      } catch (err) {
+        await unlink(s.tmp).catch(() => undefined);
+        throw err;
+      }
+      received++;
+    }
+  } finally {
+    await Promise.all(staged.map((s) => unlink(s.tmp).catch(() => undefined)));
+  }
+  return { received, skipped };
 }
 
 export async function removePushed(
-  _mgr: DiskFileManager,
-  _device: string,
-  _partition: number,
-  _policyIndex: number,
-  _pushed: Iterable<string>,
+  mgr: DiskFileManager,
+  device: string,
+  partition: number,
+  policyIndex: number,
+  pushed: Iterable<string>,
 ): Promise<{ removed: number; kept: number }> {
-  throw new Error('not implemented yet');
+  const partDir = partitionDir(await mgr.checkDevice(device), policyIndex, partition);
+  const paths = [...pushed].map((p) => checkedPath(p, 'pushed file'));
+  const suffixes = new Set(paths.map((p) => p.suffix));
+  let removed = 0;
+  let kept = 0;
+  let partitionExists = true;
+  // Deleting changes the suffixes too: journal before and after, as a write does.
+  for (const s of suffixes) {
+    await invalidateSuffix(partDir, s).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+      partitionExists = false;
+    });
+  }
+  if (!partitionExists) return { removed: 0, kept: 0 };
+  for (const p of paths) {
+    try {
+      await unlink(join(partDir, p.suffix, p.hash, p.file));
+      removed++;
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw err;
+    }
+  }
+  // Walk the whole partition: count what stays, remove empty folders.
+  let remainingSuffixes = 0;
+  for (const suffix of (await listNames(partDir)).filter((n) => SUFFIX_RE.test(n))) {
+    const suffixDir = join(partDir, suffix);
+    let remainingHashes = 0;
+    for (const hash of await listNames(suffixDir)) {
+      const names = await listNames(join(suffixDir, hash));
+      if (names.length === 0) {
+        await rmdir(join(suffixDir, hash)).catch(() => undefined);
+        continue;
+      }
+      kept += names.length;
+      remainingHashes++;
+    }
+    if (remainingHashes === 0) {
+      try {
+        await rmdir(suffixDir);
+        continue;
+      } catch (err) {
+        if (!isCode(err, 'ENOENT') && !isCode(err, 'ENOTEMPTY')) throw err;
+      }
+    }
+    remainingSuffixes++;
+  }
+  for (const s of suffixes) {
+    await invalidateSuffix(partDir, s).catch(() => undefined);
+  }
+  if (remainingSuffixes === 0) {
+    await withLock(join(partDir, LOCK_FILE), async () => {
+      for (const f of [HASHES_FILE, INVALID_FILE, CONSUMING_FILE]) {
+        await unlink(join(partDir, f)).catch(() => undefined);
+      }
+    }).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
+    // Fails (and keeps the partition) if a writer put something here meanwhile.
+    await rmdir(partDir).catch(() => undefined);
+  }
+  return { removed, kept };
 }

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Timestamp } from '@swiftlet/common';
+import { hashSuffix } from './hash-cache.js';
+import { encodeTrailer } from './metadata-file.js';
+import { bodyOf, makeTree, type TestTree } from './test-helpers.js';
+
+const T = (s: number): Timestamp => Timestamp.fromSeconds(s);
+const NOW = 1_700_000_000;
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+
+let tree: TestTree;
+beforeEach(async () => {
+  tree = await makeTree({ now: () => NOW });
+});
+afterEach(async () => {
+  await tree.cleanup();
+});
+
+const partDir = (t: TestTree, part: number, dev = 'sda'): string => join(t.devices, dev, 'objects', String(part));
+
+async function put(t: TestTree, part: number, name: string, ts: number, dev = 'sda'): Promise<string> {
+  const df = t.mgr.diskFile(dev, part, 0, 'a', 'c', name);
+  await df.write(T(ts), {}, bodyOf(name), {});
+  return df.hash;
+}
+
+/** The hashes a full rehash from disk gives, without touching the cache files. */
+async function fromDisk(t: TestTree, part: number, dev = 'sda'): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const dir = partDir(t, part, dev);
+  for (const s of (await readdir(dir)).filter((n) => /^[0-9a-f]{3}$/.test(n)).sort()) {
+    const h = await hashSuffix(join(dir, s), NOW, 604800);
+    if (h !== undefined) out[s] = h;
+  }
+  return out;
+}
+
+describe('suffix hash cache', () => {
+  it('returns {} for a missing partition without creating it (checklist 37)', async () => {
+    expect(await tree.mgr.getHashes('sda', 3, 0)).toEqual({});
+    await expect(stat(partDir(tree, 3))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('hashes a suffix over hash names and state files, and empties the journal (checklist 38)', async () => {
+    const hash = await put(tree, 1, 'o', NOW);
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+    await df.writeMeta(T(NOW + 1), { 'X-Object-Meta-A': 'b' });
+    const hashes = await tree.mgr.getHashes('sda', 1, 0);
+    expect(hashes).toEqual({ [hash.slice(-3)]: md5(`${hash}:${T(NOW + 1).internal}.meta${T(NOW).internal}.data\n`) });
+    await expect(stat(join(partDir(tree, 1), 'hashes.invalid'))).rejects.toThrow(/ENOENT/);
+    const cache = JSON.parse(await readFile(join(partDir(tree, 1), 'hashes'), 'utf8'));
+    expect(cache).toMatchObject({ version: 1, valid: true, hashes });
+  });
+
+  it('serves valid suffixes from the cache; recalculate and the every-10th-pass listing find changes made behind its back (checklist 42)', async () => {
+    // partition 1: passes 0..8 do not list, pass 9 does ((1 + 9) % 10 == 0).
+    const h1 = await put(tree, 1, 'o1', NOW);
+    const first = await tree.mgr.getHashes('sda', 1, 0); // pass 0
+    // A suffix folder appears without a journal entry (as rsync would do it).
+    const hidden = 'f'.repeat(29) + 'abc';
+    await mkdir(join(partDir(tree, 1), 'abc', hidden), { recursive: true });
+    await writeFile(join(partDir(tree, 1), 'abc', hidden, `${T(NOW).internal}.ts`), encodeTrailer({ 'X-Timestamp': T(NOW).internal }));
+    // And a file changes in a known suffix without a journal entry.
+    const df1 = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o1');
+    await writeFile(join(df1.hashDir, `${T(NOW + 5).internal}.ts`), encodeTrailer({ 'X-Timestamp': T(NOW + 5).internal }));
+    for (let pass = 1; pass <= 8; pass++) expect(await tree.mgr.getHashes('sda', 1, 0)).toEqual(first);
+    const recalculated = await tree.mgr.getHashes('sda', 1, 0, { recalculate: [h1.slice(-3)] }); // pass 9: lists
+    expect(recalculated[h1.slice(-3)]).toBe(md5(`${h1}:${T(NOW + 5).internal}.ts\n`));
+    expect(recalculated['abc']).toBe(md5(`${hidden}:${T(NOW).internal}.ts\n`));
+    expect(recalculated).toEqual(await fromDisk(tree, 1));
+  });
+
+  it('rebuilds a missing or corrupt cache from disk (checklist 41)', async () => {
+    for (let i = 0; i < 20; i++) await put(tree, 2, `o${i}`, NOW);
+    const good = await tree.mgr.getHashes('sda', 2, 0);
+    expect(Object.keys(good).length).toBeGreaterThan(10);
+    for (const garbage of ['not json', '{"version":1,"valid":true,"hashes":{"zzz":"x"}}', '{"version":9}', '']) {
+      await writeFile(join(partDir(tree, 2), 'hashes'), garbage);
+      expect(await tree.mgr.getHashes('sda', 2, 0)).toEqual(good);
+    }
+    await writeFile(join(partDir(tree, 2), 'hashes'), '');
+    await rename(join(partDir(tree, 2), 'hashes'), join(partDir(tree, 2), 'gone'));
+    expect(await tree.mgr.getHashes('sda', 2, 0)).toEqual(good);
+  });
+
+  it('crash points: a consolidation that died after taking the journal, a hashes tmp file, a write published without its second entry', async () => {
+    const hash = await put(tree, 4, 'o', NOW);
+    await tree.mgr.getHashes('sda', 4, 0);
+    const dir = partDir(tree, 4);
+    // (1) A new version is published, then the consolidator died after renaming the journal away.
+    await put(tree, 4, 'o', NOW + 1);
+    await rename(join(dir, 'hashes.invalid'), join(dir, 'hashes.invalid.consuming'));
+    // (2) A hashes write died before its rename: a stray tmp file beside it.
+    await writeFile(join(dir, '.hashes.1234.abcdef.tmp'), '{"garbage"');
+    const after = await tree.mgr.getHashes('sda', 4, 0);
+    expect(after[hash.slice(-3)]).toBe(md5(`${hash}:${T(NOW + 1).internal}.data\n`));
+    await expect(stat(join(dir, 'hashes.invalid.consuming'))).rejects.toThrow(/ENOENT/);
+    // (3) A writer died between link and its second journal entry, after a consolidation had taken
+    // the first: the cache says valid, the tmp name is still in <device>/tmp.
+    const df = tree.mgr.diskFile('sda', 4, 0, 'a', 'c', 'o');
+    const tmpDir = join(tree.devices, 'sda', 'tmp');
+    const tmpName = `999999999.0011223344556677.0.4.${hash.slice(-3)}.tmp`;
+    const content = encodeTrailer({ 'X-Timestamp': T(NOW + 2).internal });
+    await writeFile(join(tmpDir, tmpName), content);
+    await writeFile(join(df.hashDir, `${T(NOW + 2).internal}.ts`), content);
+    expect((await tree.mgr.getHashes('sda', 4, 0))[hash.slice(-3)]).toBe(after[hash.slice(-3)]); // stale, as the crash left it
+    expect(await tree.mgr.removeStaleTmp()).toBe(1);
+    expect(await readdir(tmpDir)).toEqual([]);
+    expect((await tree.mgr.getHashes('sda', 4, 0))[hash.slice(-3)]).toBe(md5(`${hash}:${T(NOW + 2).internal}.ts\n`));
+  });
+
+  it('two device trees with the same objects give the same hashes, obsolete files or not (checklist 39)', async () => {
+    const other = await makeTree({ now: () => NOW });
+    try {
+      for (let i = 0; i < 30; i++) {
+        // Only `other` sees the older versions, and a .meta that an older .data makes obsolete.
+        const df = other.mgr.diskFile('sda', 0, 0, 'a', 'c', `o${i}`);
+        await df.write(T(NOW - 100), {}, bodyOf('old'), {});
+        await df.writeMeta(T(NOW - 90), { 'X-Object-Meta-X': '1' });
+        await put(other, 0, `o${i}`, NOW - i);
+        await put(tree, 0, `o${i}`, NOW - i);
+      }
+      // Smuggle obsolete files back in (as an rsync would) into `other`.
+      const df0 = other.mgr.diskFile('sda', 0, 0, 'a', 'c', 'o0');
+      await writeFile(join(df0.hashDir, `${T(NOW - 200).internal}.ts`), encodeTrailer({ 'X-Timestamp': T(NOW - 200).internal }));
+      await writeFile(join(df0.hashDir, `${T(NOW - 150).internal}.meta`), encodeTrailer({ 'X-Timestamp': T(NOW - 150).internal }));
+      const a = await tree.mgr.getHashes('sda', 0, 0);
+      const b = await other.mgr.getHashes('sda', 0, 0, { recalculate: [df0.suffix] });
+      expect(b).toEqual(a);
+      expect(await readdir(df0.hashDir)).toEqual([`${T(NOW).internal}.data`]);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('an emptied suffix disappears from disk and from the map', async () => {
+    const df = tree.mgr.diskFile('sda', 6, 0, 'a', 'c', 'o');
+    await df.writeTombstone(T(NOW - 10));
+    const other = await put(tree, 6, 'keep', NOW);
+    expect(Object.keys(await tree.mgr.getHashes('sda', 6, 0)).sort()).toEqual([df.suffix, other.slice(-3)].sort());
+    // Time passes beyond reclaim_age.
+    const later = await makeTree({ devices: tree.devices, now: () => NOW + 604800 });
+    try {
+      const hashes = await later.mgr.getHashes('sda', 6, 0, { recalculate: [df.suffix] });
+      expect(Object.keys(hashes)).toEqual([other.slice(-3)]);
+      await expect(stat(join(partDir(tree, 6), df.suffix))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await later.cleanup().catch(() => undefined);
+    }
+  });
+});
