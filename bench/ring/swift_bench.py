@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Runs the ring-builder scenarios of bench/ring/run.mjs on Swift's own RingBuilder
+(python3-swift), timing rebalance() only, and prints one JSON object per scenario."""
+import json
+import sys
+import time
+
+from swift.common.ring.builder import RingBuilder
+
+SEED = 1
+
+
+def p14_cluster():
+    b = RingBuilder(14, 3, 1)
+    weights = [100, 200, 400]
+    i = 0
+    for r in range(1, 4):
+        for z in range(1, 5):
+            for d in range(8):
+                b.add_dev({'region': r, 'zone': z, 'ip': '10.%d.%d.%d' % (r, z, 1 + d // 4),
+                           'port': 6200, 'device': 'sd%d' % d, 'weight': weights[i % 3]})
+                i += 1
+    return b
+
+
+def p18_cluster():
+    b = RingBuilder(18, 3, 1)
+    for i in range(100):
+        z = i % 5
+        b.add_dev({'region': 1, 'zone': 1 + z, 'ip': '10.0.%d.%d' % (z, 1 + (i // 5) % 4),
+                   'port': 6200, 'device': 'sd%d' % i, 'weight': 100})
+    return b
+
+
+def measure(name, b, ideal=None):
+    t = time.perf_counter()
+    changed, balance, removed = b.rebalance(seed=SEED)
+    elapsed = time.perf_counter() - t
+    b.validate()
+    out = {'scenario': name, 'seconds': elapsed, 'balance': balance, 'dispersion': b.dispersion,
+           'moved': changed}
+    if ideal is not None:
+        out['ideal'] = ideal
+    print(json.dumps(out))
+    sys.stdout.flush()
+
+
+def total_weight(b):
+    return sum(d['weight'] for d in b.devs if d)
+
+
+def main(which):
+    if 'p14' in which:
+        base = p14_cluster()
+        measure('p14-3r4z8d', base)
+        data = base.to_dict()
+        # adding one device of weight 200
+        b = RingBuilder(14, 3, 1)
+        b.copy_from(data)
+        b.pretend_min_part_hours_passed()
+        w = 200
+        ideal = w / (total_weight(b) + w) * b.parts * b.replicas
+        b.add_dev({'region': 1, 'zone': 1, 'ip': '10.1.1.9', 'port': 6200, 'device': 'new', 'weight': w})
+        measure('add-one-device', b, ideal)
+        # changing one weight (device 0: 100 -> 200)
+        b = RingBuilder(14, 3, 1)
+        b.copy_from(data)
+        b.pretend_min_part_hours_passed()
+        b.set_dev_weight(0, 200)
+        measure('change-one-weight', b)
+        # removing zone r1z1
+        b = RingBuilder(14, 3, 1)
+        b.copy_from(data)
+        b.pretend_min_part_hours_passed()
+        zone_parts = sum(d['parts'] for d in b.devs if d and d['region'] == 1 and d['zone'] == 1)
+        for d in list(b.devs):
+            if d and d['region'] == 1 and d['zone'] == 1:
+                b.remove_dev(d['id'])
+        measure('remove-zone', b, zone_parts)
+    if 'p18' in which:
+        measure('p18-100dev', p18_cluster())
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:] or ['p14', 'p18'])
