@@ -1,0 +1,280 @@
+/**
+ * The object replicator against four real object servers (one device each) and a 3-replica ring:
+ * repair, refill, tombstones, handoff revert, a hung peer, a ring change mid-pass, and the sync
+ * receiver refusing hostile or truncated pushes. The replicator runs as a process with --once.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import tar from 'tar-stream';
+import { waitFor } from '@swiftlet/cluster';
+import { nextTs, ObjectCluster, summaryOf, type Node } from './object-cluster.js';
+
+let cluster: ObjectCluster;
+
+beforeAll(async () => {
+  cluster = await ObjectCluster.start();
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const node = (i: number): Node => cluster.nodes[i - 1] as Node;
+
+async function putEverywhere(nodes: Node[], object: string, body: string, ts: string): Promise<void> {
+  for (const n of nodes) expect(await cluster.put(n, object, body, ts)).toBe(201);
+}
+
+async function replicateAll(args: string[] = []): Promise<void> {
+  for (const n of cluster.nodes) {
+    const run = await cluster.replicate(n, args);
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+  }
+}
+
+describe('object replicator', () => {
+  it('repairs a divergent object (newer copy on one primary reaches the others)', async () => {
+    const part = 1;
+    const name = cluster.nameIn(part, 'divergent');
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    await putEverywhere([p1, p2, p3], name, 'old body', nextTs());
+    const newTs = nextTs();
+    expect(await cluster.put(p2, name, 'new body', newTs)).toBe(201);
+
+    const run = await cluster.replicate(p2, ['--partitions', String(part)]);
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+    const s = summaryOf(run)['stats'] as Record<string, number>;
+    expect(s['attempted']).toBe(1);
+    expect(s['rsync']).toBe(2);
+    expect(s['suffix_sync']).toBe(2);
+    for (const n of [p1, p2, p3]) {
+      const got = await cluster.get(n, name);
+      expect(got.status).toBe(200);
+      expect(got.body).toBe('new body');
+      expect(got.timestamp).toBe(newTs);
+    }
+    // A second pass finds everything in sync: nothing moves.
+    const again = summaryOf(await cluster.replicate(p2, ['--partitions', String(part)]))['stats'] as Record<string, number>;
+    expect(again['hashmatch']).toBe(2);
+    expect(again['rsync']).toBe(0);
+  });
+
+  it('refills a wiped device, never pushes temp files, and writes recon', async () => {
+    const wiped = node(2);
+    const names: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      const name = `refill-${i}`;
+      const part = cluster.partitionOf('a', 'c', name);
+      await putEverywhere(cluster.primariesOf(part), name, `body of ${name}`, nextTs());
+      names.push(name);
+    }
+    // A temp file beside a real one on a healthy primary must stay where it is.
+    const mine = names.filter((n) => cluster.primariesOf(cluster.partitionOf('a', 'c', n)).includes(wiped));
+    expect(mine.length).toBeGreaterThan(3);
+    const sample = mine[0] as string;
+    const samplePart = cluster.partitionOf('a', 'c', sample);
+    const source = cluster.primariesOf(samplePart).find((n) => n !== wiped) as Node;
+    const hash = cluster.hashOf('a', 'c', sample);
+    const hashDir = join(cluster.partitionDir(source, samplePart), hash.slice(-3), hash);
+    await writeFile(join(hashDir, '.1700000000.00000.data.Ab12Cd'), 'partial');
+    await writeFile(join(hashDir, `.1700000000.00000.data.${process.pid}.abcdef.tmp`), 'partial');
+
+    await rm(join(wiped.devicesDir, wiped.device, 'objects'), { recursive: true, force: true });
+    for (const n of cluster.nodes.filter((x) => x !== wiped)) {
+      const run = await cluster.replicate(n);
+      expect(run.code, run.log.slice(-2000)).toBe(0);
+    }
+    for (const name of mine) {
+      const got = await cluster.get(wiped, name);
+      expect(got.status, name).toBe(200);
+      expect(got.body).toBe(`body of ${name}`);
+    }
+    const peerFiles = await cluster.filesOf(wiped, samplePart);
+    expect(peerFiles.some((f) => f.includes('/.'))).toBe(false);
+
+    const recon = await cluster.recon(source);
+    const stats = recon['replication_stats'] as Record<string, unknown>;
+    expect(stats['attempted']).toBeGreaterThan(0);
+    expect(stats['rsync']).toBeGreaterThan(0);
+    expect(stats['failure']).toBe(0);
+    expect(typeof recon['replication_last']).toBe('number');
+    expect(typeof recon['replication_time']).toBe('number');
+  });
+
+  it('brings a tombstone to the primary that missed the DELETE; the object does not come back', async () => {
+    const part = 5;
+    const name = cluster.nameIn(part, 'tomb');
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    await putEverywhere([p1, p2, p3], name, 'doomed', nextTs());
+    const delTs = nextTs();
+    expect(await cluster.del(p1, name, delTs)).toBe(204);
+    expect(await cluster.del(p2, name, delTs)).toBe(204);
+    // The node that missed the DELETE replicates first: its old .data must not win.
+    const first = await cluster.replicate(p3, ['--partitions', String(part)]);
+    expect(first.code).toBe(0);
+    for (const n of [p1, p2]) expect((await cluster.get(n, name)).status).toBe(404);
+    await cluster.replicate(p1, ['--partitions', String(part)]);
+    for (const n of [p1, p2, p3]) {
+      const got = await cluster.get(n, name);
+      expect(got.status).toBe(404);
+      expect(got.timestamp).toBe(delTs);
+    }
+    await replicateAll(['--partitions', String(part)]);
+    for (const n of [p1, p2, p3]) expect((await cluster.get(n, name)).status).toBe(404);
+  });
+
+  it('reverts writes made to a handoff while a primary was down, then removes the handoff partition', async () => {
+    const part = 6;
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    const handoff = cluster.handoffOf(part);
+    const names = [cluster.nameIn(part, 'ho-a'), cluster.nameIn(part, 'ho-b')];
+    await p3.server?.stop();
+    try {
+      for (const name of names) await putEverywhere([p1, p2, handoff], name, `handoff ${name}`, nextTs());
+      // With the primary down, the handoff keeps its partition.
+      const blocked = await cluster.replicate(handoff, ['--partitions', String(part)]);
+      expect(blocked.code).toBe(0);
+      expect((summaryOf(blocked)['stats'] as Record<string, number>)['failure']).toBeGreaterThan(0);
+      expect((await cluster.filesOf(handoff, part)).length).toBe(2);
+    } finally {
+      await cluster.startServer(p3);
+    }
+    const run = await cluster.replicate(handoff, ['--partitions', String(part)]);
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+    expect((summaryOf(run)['stats'] as Record<string, number>)['remove']).toBe(1);
+    for (const name of names) {
+      const got = await cluster.get(p3, name);
+      expect(got.status).toBe(200);
+      expect(got.body).toBe(`handoff ${name}`);
+    }
+    await waitFor(async () => (await cluster.filesOf(handoff, part)).length === 0, { what: 'handoff files removed' });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(cluster.partitionDir(handoff, part))).toBe(false);
+  });
+
+  it('removes an empty handoff partition without contacting peers', async () => {
+    const part = 7;
+    const handoff = cluster.handoffOf(part);
+    await mkdir(cluster.partitionDir(handoff, part), { recursive: true });
+    const primaries = cluster.primariesOf(part);
+    for (const p of primaries) p.server?.pause();
+    try {
+      const run = await cluster.replicate(handoff, ['--partitions', String(part)]);
+      expect(run.code).toBe(0);
+      const s = summaryOf(run)['stats'] as Record<string, number>;
+      expect(s['remove']).toBe(1);
+      expect(s['failure']).toBe(0);
+    } finally {
+      for (const p of primaries) p.server?.resume();
+    }
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(cluster.partitionDir(handoff, part))).toBe(false);
+  });
+
+  it('a hung peer does not hold the pass past its timeouts', async () => {
+    const part = 9;
+    const name = cluster.nameIn(part, 'hang');
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    await putEverywhere([p1, p2], name, 'while p3 hangs', nextTs());
+    p3.server?.pause();
+    try {
+      const run = await cluster.replicate(p1, ['--partitions', String(part)], { timeoutMs: 20_000 });
+      expect(run.code).toBe(0);
+      // http_timeout is 5 s in this cluster's config; the pass must not wait much beyond it.
+      expect(run.durationMs).toBeLessThan(12_000);
+      const s = summaryOf(run)['stats'] as Record<string, unknown>;
+      expect(s['failure']).toBe(1);
+      expect(s['failure_nodes']).toEqual({ '127.0.0.1': { [p3.device]: 1 } });
+      expect(s['success']).toBe(1);
+    } finally {
+      p3.server?.resume();
+    }
+  });
+
+  it('a ring change during a pass ends it; the next pass uses the new ring', async () => {
+    const slow = node(4);
+    const names: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const name = cluster.nameIn(i, 'ring');
+      await putEverywhere(cluster.primariesOf(i).filter((n) => n !== slow), name, 'x'.repeat(20_000), nextTs());
+      names.push(name);
+    }
+    const source = node(1);
+    const confFile = join(cluster.dir, 'slow-replicator.conf');
+    const { readFile } = await import('node:fs/promises');
+    const conf = (await readFile(source.conf, 'utf8')).replace(
+      '[object-replicator]\n',
+      '[object-replicator]\nmax_bytes_per_second = 40000\nring_check_interval = 0.2\n',
+    );
+    await writeFile(confFile, conf);
+    const started = cluster.replicate(source, [], { confOverride: confFile, timeoutMs: 60_000 });
+    // Let the first pushes start, then publish a new ring (same layout, different bytes).
+    await new Promise((r) => setTimeout(r, 1500));
+    await cluster.writeRing({ meta: 'changed' });
+    const run = await started;
+    expect(run.code).toBe(0);
+    const summary = summaryOf(run);
+    expect(summary['aborted']).toBe('ring-changed');
+    expect(Number(summary['done'])).toBeLessThan(Number(summary['jobs']));
+    const next = await cluster.replicate(source);
+    expect(summaryOf(next)['aborted']).toBeUndefined();
+  });
+
+  it('the receiver refuses hostile and truncated pushes and leaves the partition unchanged', async () => {
+    const part = 10;
+    const target = cluster.primariesOf(part)[0] as Node;
+    const name = cluster.nameIn(part, 'hostile');
+    await putEverywhere(cluster.primariesOf(part), name, 'keep me', nextTs());
+    const before = await cluster.filesOf(target, part);
+    const hash = cluster.hashOf('a', 'c', name);
+    const good = `${hash.slice(-3)}/${hash}/${nextTs()}.data`;
+
+    const tarOf = async (entries: { name: string; body: Buffer }[]): Promise<Buffer> => {
+      const pack = tar.pack();
+      for (const e of entries) pack.entry({ name: e.name, size: e.body.length }, e.body);
+      pack.finalize();
+      const chunks: Buffer[] = [];
+      for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c);
+      return Buffer.concat(chunks);
+    };
+    const push = (body: Buffer): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: target.port, method: 'PUT', path: `/_sync/${target.device}/${part}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+
+    const hostile = [
+      await tarOf([{ name: `../../../escape/${hash}/1.data`, body: Buffer.from('x') }]),
+      await tarOf([{ name: `${hash.slice(-3)}/${hash}/../../../../etc.data`, body: Buffer.from('x') }]),
+      await tarOf([{ name: `${hash.slice(-3)}/${hash}/not-a-timestamp.data`, body: Buffer.from('x') }]),
+      await tarOf([{ name: `abc/${hash}/${nextTs()}.data`, body: Buffer.from('x') }]),
+    ];
+    for (const body of hostile) {
+      const res = await push(body);
+      expect(res.status, res.text).toBe(400);
+    }
+    const whole = await tarOf([{ name: good, body: Buffer.alloc(4096, 1) }]);
+    const truncated = whole.subarray(0, 512 + 1000);
+    const res = await push(truncated).catch((err: Error) => ({ status: 0, text: err.message }));
+    expect(res.status).not.toBe(200);
+    expect(await cluster.filesOf(target, part)).toEqual(before);
+    const got = await cluster.get(target, name);
+    expect(got.body).toBe('keep me');
+  });
+
+  it('refuses bad arguments with a usage message', async () => {
+    const run = await cluster.replicate(node(1), ['--partitions', 'x,1']);
+    expect(run.code).toBe(2);
+    expect(run.log).toMatch(/--partitions must be a comma-separated list of integers/);
+  });
+});
