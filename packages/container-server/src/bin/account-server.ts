@@ -1,2 +1,3 @@
-process.stderr.write('swiftlet-account-server: not implemented yet\n');
-process.exitCode = 2;
+import { runDbServer } from '../server-main.js';
+
+await runDbServer('account', process.argv.slice(2));

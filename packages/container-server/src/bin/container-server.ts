@@ -1,2 +1,3 @@
-process.stderr.write('swiftlet-container-server: not implemented yet\n');
-process.exitCode = 2;
+import { runDbServer } from '../server-main.js';
+
+await runDbServer('container', process.argv.slice(2));
