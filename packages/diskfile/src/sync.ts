@@ -8,7 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tarStream from 'tar-stream';
-import { BadRequestError, ClientDisconnectError, InsufficientStorageError, Timestamp } from '@swiftlet/common';
+import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { writeAll } from './disk-file.js';
 import { invalidateSuffix } from './hash-cache.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
@@ -55,11 +55,12 @@ async function listNames(dir: string): Promise<string[]> {
   }
 }
 
-/** The files that define a state (what the suffix hash covers): `.ts`, or `.data` + newer `.meta`. */
-function stateFiles(choice: OnDiskChoice): string[] {
-  if (choice.ts) return [choice.ts.name];
-  if (choice.data) return choice.meta ? [choice.data.name, choice.meta.name] : [choice.data.name];
-  return [];
+/**
+ * Every file cleanup keeps: the state-defining ones and a `.meta` not yet reclaimable (a POST that
+ * reached this node after the data left it must travel too).
+ */
+function keptFiles(choice: OnDiskChoice): string[] {
+  return choice.keep.map((f) => f.name).sort();
 }
 
 export async function* listSuffixFiles(
@@ -76,7 +77,7 @@ export async function* listSuffixFiles(
     for (const hash of hashes) {
       const choice = await cleanupHashDir(join(partDir, suffix, hash), mgr.nowS(), mgr.reclaimAgeS);
       if (!choice) continue;
-      const files = stateFiles(choice);
+      const files = keptFiles(choice);
       if (files.length > 0) yield { suffix, hash, files };
     }
   }
@@ -153,30 +154,57 @@ async function stageEntries(
   let lastBytes: Buffer = Buffer.alloc(0);
   let sourceError: unknown;
   let stop = false;
-  const feeder = (async () => {
-    try {
-      for await (const raw of tar) {
-        if (stop) break;
-        const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
-        lastBytes = chunk.length >= 1024 ? chunk.subarray(chunk.length - 1024) : Buffer.concat([lastBytes, chunk]).subarray(-1024);
-        if (!extract.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              extract.off('drain', done);
-              extract.off('close', done);
-              resolve();
-            };
-            extract.on('drain', done);
-            extract.on('close', done);
-          });
-        }
+  let extractError: unknown;
+  extract.on('error', (err: unknown) => {
+    extractError ??= err;
+  });
+  // Fed by events, not for-await: breaking a for-await would destroy the request (and the socket
+  // the 400 answer must go out on). When we stop early the rest of the stream is drained unread.
+  let detach = (): void => undefined;
+  const feeder = new Promise<void>((resolve) => {
+    const onData = (raw: Buffer | string): void => {
+      if (stop) return;
+      const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      lastBytes = chunk.length >= 1024 ? chunk.subarray(chunk.length - 1024) : Buffer.concat([lastBytes, chunk]).subarray(-1024);
+      if (!extract.write(chunk)) {
+        tar.pause();
+        extract.once('drain', () => tar.resume());
       }
-      (extract as unknown as { end(): void }).end(); // streamx typings want a chunk argument
-    } catch (err) {
+    };
+    const onEnd = (): void => {
+      detach();
+      if (!stop) (extract as unknown as { end(): void }).end(); // streamx typings want a chunk argument
+      resolve();
+    };
+    const onError = (err: unknown): void => {
+      detach();
       sourceError = err;
       extract.destroy(err instanceof Error ? err : new Error(String(err)));
-    }
-  })();
+      resolve();
+    };
+    const onClose = (): void => {
+      if (!ended) onError(new Error('the stream closed before its end'));
+    };
+    let ended = false;
+    const onEndFlag = (): void => {
+      ended = true;
+      onEnd();
+    };
+    detach = () => {
+      tar.removeListener('data', onData);
+      tar.removeListener('end', onEndFlag);
+      tar.removeListener('error', onError);
+      tar.removeListener('close', onClose);
+      // The server answers 400 while the rest drains; a later socket error must not go unhandled.
+      if (tar.listenerCount('error') === 0) tar.on('error', () => undefined);
+      resolve();
+    };
+    tar.on('data', onData);
+    tar.on('end', onEndFlag);
+    tar.on('error', onError);
+    tar.on('close', onClose);
+    tar.resume();
+  });
   try {
     for await (const entry of extract) {
       const h = entry.header;
@@ -195,13 +223,18 @@ async function stageEntries(
     }
   } catch (err) {
     stop = true;
+    detach();
+    tar.resume(); // drain what is left, unread
     extract.destroy(new Error('receive aborted'));
+    await feeder;
+    // An entry stream fails with a generic "destroyed" error when the extractor itself failed.
+    const cause = extractError ?? err;
     if (sourceError !== undefined) throw new ClientDisconnectError(`tar stream failed: ${(sourceError as Error).message}`);
-    if (err instanceof Error && /Unexpected end of data/.test(err.message)) throw new BadRequestError('truncated tar stream');
+    if (err instanceof StoreError) throw err;
     if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError('device is full');
-    if (err instanceof BadRequestError) throw err;
-    if (err instanceof Error && !('code' in err)) throw new BadRequestError(`bad tar stream: ${err.message}`);
-    throw err;
+    if (cause instanceof Error && /Unexpected end of data/.test(cause.message)) throw new BadRequestError('truncated tar stream');
+    if (cause instanceof Error && 'syscall' in cause) throw cause;
+    throw new BadRequestError(`bad tar stream: ${cause instanceof Error ? cause.message : String(cause)}`);
   } finally {
     await feeder;
   }
