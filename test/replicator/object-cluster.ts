@@ -244,13 +244,13 @@ export class ObjectCluster {
     return { code, log, lines, durationMs };
   }
 
-  /** Starts a replicator (--once) without waiting; for tests that act during a pass. */
+  /** Starts a replicator without waiting (forever unless `args` has --once). */
   async startReplicator(n: Node, args: string[] = []): Promise<{ proc: ServerProcess; logFile: string }> {
     const logFile = join(this.dir, `replicator-${n.index}-${Date.now()}.log`);
     const proc = await startProcess({
       name: `object-replicator-${n.index}`,
       script: binPath('replicator', 'object-replicator'),
-      args: [n.conf, '--once', ...args],
+      args: [n.conf, ...args],
       logFile,
     });
     return { proc, logFile };

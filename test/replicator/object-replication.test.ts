@@ -154,6 +154,62 @@ describe('object replicator', () => {
     expect(existsSync(cluster.partitionDir(handoff, part))).toBe(false);
   });
 
+  it('never removes a file written into the handoff partition after its push began', async () => {
+    const part = 11;
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    const handoff = cluster.handoffOf(part);
+    const early = cluster.nameIn(part, 'early');
+    await putEverywhere([handoff], early, 'e'.repeat(120_000), nextTs());
+    const confFile = join(cluster.dir, 'slow-handoff.conf');
+    const { readFile } = await import('node:fs/promises');
+    await writeFile(
+      confFile,
+      (await readFile(handoff.conf, 'utf8')).replace('[object-replicator]\n', '[object-replicator]\nmax_bytes_per_second = 150000\n'),
+    );
+    const running = cluster.replicate(handoff, ['--partitions', String(part)], { confOverride: confFile, timeoutMs: 30_000 });
+    // Pushing 120 kB to three primaries at 150 kB/s takes ~2.4 s: once the first primary has the
+    // early object, the partition was listed and the other pushes are under way: write now.
+    await waitFor(
+      async () => {
+        for (const n of [p1, p2, p3]) if ((await cluster.get(n, early)).status === 200) return true;
+        return false;
+      },
+      { what: 'first push done', intervalMs: 20 },
+    );
+    const late = cluster.nameIn(part, 'late');
+    expect(await cluster.put(handoff, late, 'written during the revert', nextTs())).toBe(201);
+    const run = await running;
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+    for (const n of [p1, p2, p3]) expect((await cluster.get(n, early)).status).toBe(200);
+    // The late object survives on the handoff (pushed next pass), the early one is gone from it.
+    expect((await cluster.get(handoff, late)).body).toBe('written during the revert');
+    expect((await cluster.get(handoff, early)).status).toBe(404);
+    const next = await cluster.replicate(handoff, ['--partitions', String(part)]);
+    expect((summaryOf(next)['stats'] as Record<string, number>)['remove']).toBe(1);
+    for (const n of [p1, p2, p3]) expect((await cluster.get(n, late)).body).toBe('written during the revert');
+  });
+
+  it('a primary answering 507 is replaced by the next handoff', async () => {
+    const part = 12;
+    const name = cluster.nameIn(part, 'full');
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    const handoff = cluster.handoffOf(part);
+    await putEverywhere([p1, p2], name, 'needs three copies', nextTs());
+    const { rename } = await import('node:fs/promises');
+    const devDir = join(p3.devicesDir, p3.device);
+    await rename(devDir, `${devDir}.gone`);
+    try {
+      const run = await cluster.replicate(p1, ['--partitions', String(part)]);
+      expect(run.code).toBe(0);
+      const s = summaryOf(run)['stats'] as Record<string, unknown>;
+      expect(s['failure_nodes']).toEqual({ '127.0.0.1': { [p3.device]: 1 } });
+      expect(s['success']).toBe(2); // p2 (in sync) and the handoff (pushed)
+    } finally {
+      await rename(`${devDir}.gone`, devDir);
+    }
+    expect((await cluster.get(handoff, name)).body).toBe('needs three copies');
+  });
+
   it('removes an empty handoff partition without contacting peers', async () => {
     const part = 7;
     const handoff = cluster.handoffOf(part);
@@ -210,8 +266,14 @@ describe('object replicator', () => {
     );
     await writeFile(confFile, conf);
     const started = cluster.replicate(source, [], { confOverride: confFile, timeoutMs: 60_000 });
-    // Let the first pushes start, then publish a new ring (same layout, different bytes).
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once the first push has landed, publish a new ring (same layout, different bytes).
+    await waitFor(
+      async () => {
+        for (const name of names) if ((await cluster.get(slow, name)).status === 200) return true;
+        return false;
+      },
+      { what: 'first push to the slow node', intervalMs: 50, timeoutMs: 20_000 },
+    );
     await cluster.writeRing({ meta: 'changed' });
     const run = await started;
     expect(run.code).toBe(0);
@@ -270,6 +332,29 @@ describe('object replicator', () => {
     expect(await cluster.filesOf(target, part)).toEqual(before);
     const got = await cluster.get(target, name);
     expect(got.body).toBe('keep me');
+  });
+
+  it('runs passes forever, one per interval, and stops cleanly on SIGTERM', async () => {
+    const n = node(3);
+    await rm(join(n.reconDir, 'object.recon'), { force: true });
+    const { proc, logFile } = await cluster.startReplicator(n);
+    try {
+      // interval = 1 in this cluster: two passes end within a few seconds.
+      await waitFor(
+        async () => {
+          const { readFile } = await import('node:fs/promises');
+          const log = await readFile(logFile, 'utf8').catch(() => '');
+          return log.split('\n').filter((l) => l.includes('"pass":"end"')).length >= 2;
+        },
+        { what: 'two replication passes', timeoutMs: 20_000, intervalMs: 100 },
+      );
+      expect((await cluster.recon(n))['replication_stats']).toBeDefined();
+    } finally {
+      const t0 = Date.now();
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    }
   });
 
   it('refuses bad arguments with a usage message', async () => {
