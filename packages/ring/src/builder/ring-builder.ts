@@ -649,9 +649,43 @@ export class RingBuilder {
 
   // ------------------------------------------------------------- rebalance
 
+  /**
+   * Rebalances (Swift's phases; see the class comment). Two balance strategies are tried on
+   * copies, with and without moves between overweight and underweight failure domains through
+   * even devices, and the better ring (balance, then dispersion, then fewer moves) is kept.
+   */
   rebalance(opts: RebalanceOptions = {}): RebalanceResult {
-    const target = opts.dryRun ? this.clone() : this;
-    return new Rebalance(target, opts.seed).run();
+    const seed = opts.seed ?? new Prng().nextUint32();
+    const a = this.clone();
+    const ra = new Rebalance(a, seed, false).run();
+    const c = this.clone();
+    const rc = new Rebalance(c, seed, true).run();
+    const key = (r: RebalanceResult): number[] => [Math.round(r.balance * 100), Math.round(r.dispersion * 100), r.changedParts];
+    const ka = key(ra);
+    const kc = key(rc);
+    let useC = false;
+    for (let i = 0; i < ka.length; i++) {
+      if (ka[i] !== kc[i]) {
+        useC = kc[i]! < ka[i]!;
+        break;
+      }
+    }
+    const [chosen, result] = useC ? [c, rc] : [a, ra];
+    if (!opts.dryRun) this.adopt(chosen);
+    return result;
+  }
+
+  private adopt(o: RingBuilder): void {
+    const s = o.toState();
+    this.version = s.version;
+    this.devsChanged = s.devsChanged;
+    this.devs = s.devs;
+    this.rows = s.rows;
+    this.lastPartMoves = s.lastPartMoves;
+    this.lastPartMovesEpoch = s.lastPartMovesEpoch;
+    this.lastPartGatherStart = s.lastPartGatherStart;
+    this.removeDevs = s.removeDevs;
+    this.dispersion = s.dispersion;
   }
 
   /** @internal used by the rebalance pass. */
@@ -713,9 +747,11 @@ class Rebalance {
   private pw!: Float64Array;
   private devParts!: Int32Array;
   private notMovableForTime = 0;
+  private readonly tierMoves: boolean;
 
-  constructor(b: RingBuilder, seed: RebalanceOptions['seed']) {
+  constructor(b: RingBuilder, seed: RebalanceOptions['seed'], tierMoves: boolean) {
     this.b = b;
+    this.tierMoves = tierMoves;
     this.rng = new Prng(seed);
     this.parts = b.parts;
   }
@@ -1104,6 +1140,42 @@ class Rebalance {
         tried |= 1 << best;
       }
     };
+    // Net want per tier (sum of parts_wanted of its weighted devices): a tier can be overweight as
+    // a whole while none of the devices holding a fitting partition is; then a replica moves out of
+    // the tier from an even device (which the next pass refills from inside the tier).
+    const tierNet = new Float64Array(tree.count);
+    for (const d of b.devs) {
+      if (!d || !(d.weight > 0)) continue;
+      for (let k = 0; k < TIER_DEPTH - 1; k++) tierNet[devTier[d.id * TIER_DEPTH + k]!]! += pw[d.id]!;
+    }
+    const overTierLevel = (d: number): number => {
+      for (let k = 0; k < TIER_DEPTH - 1; k++) if (tierNet[devTier[d * TIER_DEPTH + k]!]! < 0) return k;
+      return -1;
+    };
+    // A device with room in a sibling tier of src's overweight tier at depth k+1 (that tier net > 0).
+    const findOutside = (src: number, k: number): number => {
+      const own = devTier[src * TIER_DEPTH + k]!;
+      const parentTier = k === 0 ? ROOT : devTier[src * TIER_DEPTH + k - 1]!;
+      const kids = children[parentTier]!;
+      let tried = 0;
+      for (;;) {
+        let best = -1;
+        let bestAvail = 0;
+        let bit = 1;
+        for (let j = 0; j < kids.length; j++, bit *= 2) {
+          const c = kids[j]!;
+          if (c !== own && (tried & bit) === 0 && tierNet[c]! > 0 && cnt[c]! < max[c]! && avail[c]! > bestAvail) {
+            best = j;
+            bestAvail = avail[c]!;
+          }
+        }
+        if (best < 0) return -1;
+        const found = find(kids[best]!);
+        if (found >= 0) return found;
+        if (kids.length > 30) return -1;
+        tried |= 1 << best;
+      }
+    };
     const cand: number[] = [];
     for (let off = 0; off < this.parts && avail[ROOT]! > 0; off++) {
       const p = (start + off) % this.parts;
@@ -1116,7 +1188,7 @@ class Rebalance {
         const row = this.rows[r]!;
         if (p >= row.length || row[p] === NONE) continue;
         const d = row[p]!;
-        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < maxRel : pw[d]! < 0) cand.push(r);
+        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < maxRel : pw[d]! < 0 || (this.tierMoves && overTierLevel(d) >= 0)) cand.push(r);
       }
       if (!cand.length) continue;
       if (cand.length > 1) {
@@ -1128,7 +1200,12 @@ class Rebalance {
         const src = this.rows[r]![p]!;
         const sb = src * TIER_DEPTH;
         for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[sb + k]!]!--;
-        const dst = find(ROOT);
+        let dst = -1;
+        if (level || pw[src]! < 0) dst = find(ROOT);
+        else {
+          const k = overTierLevel(src);
+          if (k >= 0) dst = findOutside(src, k);
+        }
         if (dst < 0 || (level && !(rel(dst) - 1 / planned[dst]! > rel(src) + 1 / planned[src]!))) {
           for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[sb + k]!]!++;
           continue;
@@ -1140,6 +1217,10 @@ class Rebalance {
           avail[t]!--;
         }
         avail[ROOT]!--;
+        for (let k = 0; k < TIER_DEPTH - 1; k++) {
+          tierNet[devTier[sb + k]!]!++;
+          tierNet[devTier[db + k]!]!--;
+        }
         pw[src]!++;
         this.devParts[src]!--;
         pw[dst]!--;
