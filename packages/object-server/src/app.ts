@@ -56,12 +56,13 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
     ctx.state['txId'] = txId;
     ctx.set('X-Trans-Id', txId);
     inFlight += 1;
-    let finished = false;
+    // The line is written once both the handler is done (its status is final) and the answer
+    // is finished or the connection closed (a client gone mid-body closes before the handler ends).
+    let pending = 2;
     const done = (): void => {
-      if (finished) return;
-      finished = true;
+      pending -= 1;
+      if (pending !== 0) return;
       inFlight -= 1;
-      // A body cut by the client (or a PUT whose client went away) is Swift's 499.
       const clientGone = !ctx.res.writableFinished && (ctx.req.destroyed || ctx.res.destroyed);
       const status = ctx.state['status499'] ? 499 : clientGone && ctx.status < 400 && !ctx.state['streamError'] ? 499 : ctx.status;
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -78,9 +79,20 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
         ...(ctx.state['streamError'] ? { streamError: ctx.state['streamError'] } : {}),
       });
     };
-    ctx.res.once('finish', done);
-    ctx.res.once('close', done);
-    await next();
+    let answered = false;
+    const onAnswered = (): void => {
+      if (answered) return;
+      answered = true;
+      done();
+    };
+    ctx.res.once('finish', onAnswered);
+    ctx.res.once('close', onAnswered);
+    try {
+      await next();
+    } finally {
+      // koa writes the body after the middleware chain returns; let it set the final status.
+      setImmediate(done);
+    }
   });
 
   // Errors -> status codes, in one place. A message a client may see is one line.
@@ -98,7 +110,7 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
         }
         ctx.status = err.status;
         for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
-        ctx.body = ctx.method === 'HEAD' ? null : (err.expose ? err.message : 'Internal Server Error').split('\n')[0] + '\n';
+        ctx.body = (err.expose ? err.message : 'Internal Server Error').split('\n')[0] + '\n';
         return;
       }
       logger.error({ err, path: ctx.path, method: ctx.method, txId: ctx.state['txId'] }, 'request failed');
