@@ -1,0 +1,60 @@
+/**
+ * The proxy server: the S3 gateway (koa) over the proxy backend, on one HTTP listener. Stopping
+ * closes the listener, lets requests in flight finish (bounded), then closes the backend.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigFile, type Logger } from '@swiftlet/common';
+import { ProxyBackend } from './backend/index.js';
+import { proxyServerConfig, type ProxyServerConfig } from './config.js';
+import { CredentialStore } from './s3/credentials.js';
+import { createS3App } from './s3/s3-app.js';
+
+export interface RunningProxyServer {
+  config: ProxyServerConfig;
+  server: http.Server;
+  port: number;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startProxyServer(configFile: string, opts: { logger: Logger }): Promise<RunningProxyServer> {
+  const config = proxyServerConfig(ConfigFile.load(configFile));
+  const logger = opts.logger;
+  const credentials = new CredentialStore(config.s3.credentialsFile, logger.child({ component: 's3-credentials' }), config.s3.credentialsReloadIntervalS);
+  const backend = new ProxyBackend({ swiftDir: config.swiftDir, logger: logger.child({ component: 'proxy-backend' }), conf: config.backend });
+  const app = createS3App({ config: config.s3, storage: backend, credentials, logger });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = config.keepAliveTimeoutS * 1000;
+  server.requestTimeout = config.clientTimeoutS * 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.bindPort, config.bindIp, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info(
+    { bindIp: config.bindIp, port, swiftDir: config.swiftDir, region: config.s3.region, storageDomains: config.s3.storageDomains, users: credentials.size, backend: config.backend },
+    'proxy server started',
+  );
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    server,
+    port,
+    stop(graceMs = 10_000) {
+      stopping ??= (async () => {
+        credentials.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(timer);
+        await backend.close();
+        logger.info('proxy server stopped');
+      })();
+      return stopping;
+    },
+  };
+}
