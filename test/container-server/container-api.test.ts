@@ -117,6 +117,21 @@ describe('container server', () => {
     expect(await counts('ok')).toEqual([0, 0]);
   });
 
+  it('keeps counts exact under concurrent writes, overwrites and deletes of one container', async () => {
+    expect((await req(node, 'PUT', [0, 'AUTH_a', 'busy'], { headers: { 'x-timestamp': ts() } })).status).toBe(201);
+    const stamps = Array.from({ length: 300 }, () => ts());
+    // 100 names, each written three times concurrently with different sizes; the newest (size 3) wins
+    const results = await Promise.all(stamps.map((t, i) => putRow('busy', `n${i % 100}`, 1 + Math.floor(i / 100), t)));
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    expect(await counts('busy')).toEqual([100, 300]);
+    const dels = await Promise.all(Array.from({ length: 50 }, (_, i) => deleteRow('busy', `n${i * 2}`)));
+    expect(dels.every((r) => r.status === 204)).toBe(true);
+    expect(await counts('busy')).toEqual([50, 150]);
+    const rows = (await req(node, 'GET', [0, 'AUTH_a', 'busy'], { query: { format: 'json' } })).json<{ bytes: number }[]>();
+    expect(rows).toHaveLength(50);
+    expect(rows.every((r) => r.bytes === 3)).toBe(true);
+  });
+
   it('keeps everything across a restart', async () => {
     expect((await req(node, 'PUT', [0, 'AUTH_a', 'keep'], { headers: { 'x-timestamp': ts(), 'x-container-meta-k': 'v' } })).status).toBe(201);
     for (let i = 0; i < 20; i++) expect((await putRow('keep', `o${i}`, i)).status).toBe(201);

@@ -130,7 +130,7 @@ export class AccountUpdater {
         return true;
       }
     } catch (err) {
-      this.logger.warn({ err, device: db.device, owner: owner.split('\0').join('/') }, 'account update failed; kept for retry');
+      this.logger.warn({ err: (err as Error).message, device: db.device, owner: owner.split('\0').join('/') }, 'account update failed; kept for retry');
     }
     this.totals.failed++;
     return false;

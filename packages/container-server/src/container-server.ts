@@ -125,13 +125,7 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
               seq: 0,
             }
           : { ts: ts.internal, deleted: true, size: 0, contentType: '', etag: '', seq: 0 };
-      const name = path.object;
-      const changed = await db.transact(owner, async (tx) => {
-        if (tx.info === undefined) throw new NotFoundError();
-        const merged = await tx.mergeRow(name, row);
-        if (merged) tx.markAccountDirty();
-        return merged;
-      });
+      const changed = await db.queueRow(owner, path.object, row, { markAccountDirty: true, missing: () => new NotFoundError() });
       if (changed) updater.schedule(db, owner);
       ctx.status = ctx.method === 'PUT' ? 201 : 204;
       return;

@@ -86,10 +86,17 @@ interface OwnerState<R> {
   rows: Map<string, { row: R; version: number }>;
 }
 
+interface RowQueue<R> {
+  items: { name: string; row: R; resolve: (changed: boolean) => void; reject: (err: unknown) => void }[];
+  running: boolean;
+}
+
 export interface Tx<R extends AnyRow> {
   /** The owner's info as of all earlier writes (mutable; call `touch()` after changing it). */
   info: OwnerInfo | undefined;
   getRow(name: string): Promise<R | undefined>;
+  /** Reads the stored rows of many names with one LevelDB call, so later getRow/mergeRow need none. */
+  prefetch(names: string[]): Promise<void>;
   /** Merges `incoming` into the row; true if the stored row changed. Needs `info`. */
   mergeRow(name: string, incoming: R): Promise<boolean>;
   /** The owner info changed: it is written with this transaction. */
@@ -102,6 +109,7 @@ export interface Tx<R extends AnyRow> {
 
 export class RowDb<R extends AnyRow> {
   private states = new Map<string, OwnerState<R>>();
+  private rowQueues = new Map<string, RowQueue<R>>();
   private version = 0;
 
   constructor(
@@ -118,7 +126,7 @@ export class RowDb<R extends AnyRow> {
     return v === undefined ? undefined : (JSON.parse(v) as OwnerInfo);
   }
 
-  async transact<T>(owner: string, fn: (tx: Tx<R>) => Promise<T> | T): Promise<T> {
+  async transact<T>(owner: string, fn: (tx: Tx<R>) => Promise<T> | T, onReleased?: () => void): Promise<T> {
     let state = this.states.get(owner);
     if (state === undefined) {
       state = { inflight: 0, lock: Promise.resolve(), loaded: false, info: undefined, rows: new Map() };
@@ -152,10 +160,12 @@ export class RowDb<R extends AnyRow> {
         commit = this.dev.write(tx.ops);
       }
       release();
+      onReleased?.();
       if (commit !== undefined) await commit;
       return result;
     } finally {
       release();
+      onReleased?.();
       for (const name of written.keys()) {
         if (st.rows.get(name)?.version === version) st.rows.delete(name);
       }
@@ -169,16 +179,24 @@ export class RowDb<R extends AnyRow> {
     let infoDirty = false;
     const info: OwnerInfo | undefined = st.info === undefined ? undefined : structuredClone(st.info);
     const ops: BatchOp[] = [];
+    const fetched = new Map<string, R | undefined>();
+    const decode = (live: string | undefined, dead: string | undefined): R | undefined =>
+      live !== undefined ? model.decode(live, false) : dead !== undefined ? model.decode(dead, true) : undefined;
     const tx: Tx<R> = {
       info,
       ops,
       getRow: async (name) => {
         const w = written.get(name) ?? st.rows.get(name)?.row;
         if (w !== undefined) return w;
+        if (fetched.has(name)) return fetched.get(name);
         const [live, dead] = await db.getMany([liveKey(owner, name), deadKey(owner, name)]);
-        if (live !== undefined) return model.decode(live, false);
-        if (dead !== undefined) return model.decode(dead, true);
-        return undefined;
+        return decode(live, dead);
+      },
+      prefetch: async (names) => {
+        const todo = names.filter((n) => !written.has(n) && !st.rows.has(n) && !fetched.has(n));
+        if (todo.length === 0) return;
+        const values = await db.getMany(todo.flatMap((n) => [liveKey(owner, n), deadKey(owner, n)]));
+        todo.forEach((n, i) => fetched.set(n, decode(values[2 * i], values[2 * i + 1])));
       },
       mergeRow: async (name, incoming) => {
         const inf = tx.info;
@@ -217,6 +235,61 @@ export class RowDb<R extends AnyRow> {
       },
     };
     return tx;
+  }
+
+  /**
+   * Merges one row, grouped with the other rows of the same owner queued meanwhile: one mutex
+   * turn, one LevelDB read and one batch for the whole group (the owner-level group commit that
+   * keeps a single hot container fast). Resolves once the row is on disk: true if it changed.
+   * Rejects with `missing()` if the owner does not exist.
+   */
+  queueRow(owner: string, name: string, row: R, opts: { markAccountDirty: boolean; missing: () => Error }): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let q = this.rowQueues.get(owner);
+      if (q === undefined) {
+        q = { items: [], running: false };
+        this.rowQueues.set(owner, q);
+      }
+      q.items.push({ name, row, resolve, reject });
+      if (!q.running) void this.drainRows(owner, q, opts);
+    });
+  }
+
+  private async drainRows(owner: string, q: RowQueue<R>, opts: { markAccountDirty: boolean; missing: () => Error }): Promise<void> {
+    q.running = true;
+    try {
+      while (q.items.length > 0) {
+        const group = q.items.splice(0);
+        const changed: boolean[] = [];
+        let released!: () => void;
+        const turnDone = new Promise<void>((r) => (released = r));
+        this.transact(
+          owner,
+          async (tx) => {
+            if (tx.info === undefined) throw opts.missing();
+            await tx.prefetch([...new Set(group.map((g) => g.name))]);
+            let any = false;
+            for (const g of group) {
+              const c = await tx.mergeRow(g.name, g.row);
+              changed.push(c);
+              any ||= c;
+            }
+            if (any && opts.markAccountDirty) tx.markAccountDirty();
+          },
+          released,
+        ).then(
+          () => group.forEach((g, i) => g.resolve(changed[i] as boolean)),
+          (err: unknown) => group.forEach((g) => g.reject(err)),
+        );
+        // The next group forms while this one is read and merged; it may start once this one
+        // is queued for the disk, so groups overlap the sync of the previous batch.
+        await turnDone;
+      }
+    } finally {
+      q.running = false;
+      if (q.items.length === 0) this.rowQueues.delete(owner);
+      else void this.drainRows(owner, q, opts);
+    }
   }
 
   // ---- reads used by the updater and the replicator ----

@@ -11,13 +11,17 @@ export interface AppState {
   txId: string;
 }
 
+// Transaction ids: a random per-process prefix and a counter (random bytes per request cost CPU).
+const TX_PREFIX = `tx${randomBytes(6).toString('hex')}`;
+let txCounter = 0;
+
 export function createBaseApp(logger: Logger): Koa<AppState> {
   const app = new Koa<AppState>();
   app.proxy = false;
   app.silent = true;
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const txId = ctx.get('x-trans-id') || `tx${randomBytes(10).toString('hex')}`;
+    const txId = ctx.get('x-trans-id') || `${TX_PREFIX}-${(++txCounter).toString(16)}`;
     ctx.state.txId = txId;
     ctx.set('X-Trans-Id', txId);
     try {
