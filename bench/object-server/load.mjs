@@ -1,0 +1,67 @@
+// Preloads objects for the GET runs, and times one large PUT and GET (streamed, never buffered).
+// usage: node load.mjs preload <port> <device> <prefix> <count> <size>
+//        node load.mjs big <port> <device> <name> <bytes>      -> JSON {putS, getS, bytes}
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+
+const [, , cmd, portS, device, prefix, a, b] = process.argv;
+const port = Number(portS);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+let tick = 0;
+const ts = () => (Date.now() / 1000 + (tick++ % 1000) / 100000).toFixed(5);
+
+function put(path, size, writeBody) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'PUT', path, agent, headers: { 'X-Timestamp': ts(), 'Content-Type': 'application/octet-stream', 'Content-Length': size } },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`PUT ${path}: ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    writeBody(req);
+  });
+}
+
+if (cmd === 'preload') {
+  const count = Number(a);
+  const body = Buffer.alloc(Number(b), 'x');
+  const jobs = [];
+  for (let i = 0; i < count; i++) {
+    jobs.push(put(`/${device}/${i % 64}/AUTH_bench/c/${prefix}-${i}`, body.length, (req) => req.end(body)));
+    if (jobs.length >= 16) await Promise.all(jobs.splice(0));
+  }
+  await Promise.all(jobs);
+} else if (cmd === 'big') {
+  const total = Number(b);
+  const chunk = randomBytes(1 << 20);
+  const path = `/${device}/1/AUTH_bench/c/${prefix}`;
+  const t0 = process.hrtime.bigint();
+  await put(path, total, (req) => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        const n = Math.min(chunk.length, total - sent);
+        sent += n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  const putS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const t1 = process.hrtime.bigint();
+  const got = await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let n = 0;
+      res.on('data', (c) => (n += c.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve({ n }) : reject(new Error(`GET ${res.statusCode}`))));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+  const getS = Number(process.hrtime.bigint() - t1) / 1e9;
+  if (got.n !== total) throw new Error(`GET returned ${got.n} of ${total} bytes`);
+  process.stdout.write(JSON.stringify({ putS, getS, bytes: total }) + '\n');
+}
+agent.destroy();

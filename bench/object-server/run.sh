@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Object server benchmark: the same backend requests against Swiftlet's object server and
+# OpenStack Swift's (2.30.1, the anchor in /work/shared/anchors/swift, object server 1 on
+# 127.0.0.1:6210, device `objbench`, which is in no ring so no replicator touches it).
+# 4 KiB and 64 KiB PUT and GET at 16 and 64 connections (wrk + Lua), one 1 GiB PUT and GET,
+# fsync on for both (both servers' defaults). Prints a markdown table; bounded to a few minutes.
+#   bench/object-server/run.sh [seconds-per-run (default 8)]
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+ANCHOR=/work/shared/anchors/swift
+DUR="${1:-8}"
+SWIFT_PORT=6210
+SWIFT_DEV_DIR=/tmp/anchor-swift/srv/1/node/objbench
+WORK="$(mktemp -d /tmp/swiftlet-objbench.XXXXXX)"
+PORT=16299
+OURS_PID=""
+STARTED_SWIFT=0
+
+cleanup() {
+  if [ -n "$OURS_PID" ]; then kill -TERM "$OURS_PID" 2>/dev/null || true; wait "$OURS_PID" 2>/dev/null || true; fi
+  if [ "$STARTED_SWIFT" = 1 ]; then (cd "$ANCHOR" && ./stop.sh >/dev/null 2>&1) || true; fi
+  rm -rf "$WORK" "$SWIFT_DEV_DIR"/objects* "$SWIFT_DEV_DIR"/tmp "$SWIFT_DEV_DIR"/async_pending* 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# --- Swift (start only if it is not running; stop only what we started) ---
+if ! curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" >/dev/null; then
+  (cd "$ANCHOR" && ./setup.sh >/dev/null 2>&1 && ./start.sh main >/dev/null 2>&1)
+  STARTED_SWIFT=1
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" >/dev/null && break; sleep 0.2; done
+fi
+(cd "$ANCHOR" && ./stop.sh bg >/dev/null 2>&1) || true
+
+# --- Swiftlet ---
+mkdir -p "$WORK/srv/objbench" "$WORK/etc"
+cp "$ROOT/etc/swift.conf" "$WORK/etc/"
+cat > "$WORK/object-server.conf" <<CONF
+[DEFAULT]
+devices = $WORK/srv
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = $PORT
+swift_dir = $WORK/etc
+CONF
+node "$ROOT/packages/object-server/bin/swiftlet-object-server.js" "$WORK/object-server.conf" > "$WORK/object-server.log" 2>&1 &
+OURS_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
+
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
+hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
+
+# wrk -> "ops/s MiB/s errors"
+run_wrk() { # port script conns size prefix
+  local out
+  out=$(BENCH_SIZE="$4" BENCH_PREFIX="$5" BENCH_COUNT=256 BENCH_DEVICE=objbench \
+    wrk -t1 -c"$3" -d"${DUR}s" -s "$HERE/$2" "http://127.0.0.1:$1" 2>&1)
+  local rps errs
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx/ {print $5}' <<<"$out"); errs=${errs:-0}
+  local sock; sock=$(awk '/Socket errors/ {print $0}' <<<"$out")
+  awk -v r="$rps" -v s="$4" -v e="$errs" 'BEGIN {printf "%.0f %.1f %s", r, r*s/1048576, e}'
+  [ -n "$sock" ] && echo " ($sock)" >&2 || true
+}
+
+declare -A R
+for size in 4096 65536; do
+  for who in swiftlet swift; do
+    port=$([ $who = swift ] && echo $SWIFT_PORT || echo $PORT)
+    node "$HERE/load.mjs" preload "$port" objbench "g$size" 256 "$size"
+  done
+  for conns in 16 64; do
+    for op in put get; do
+      for who in swiftlet swift; do
+        port=$([ $who = swift ] && echo $SWIFT_PORT || echo $PORT)
+        R[$who-$op-$size-$conns]=$(run_wrk "$port" "$op.lua" "$conns" "$size" "$([ $op = get ] && echo "g$size" || echo "p$size-$conns")")
+        [ $who = swiftlet ] && R[rss-$op-$size-$conns]=$(rss_mib)
+      done
+    done
+  done
+done
+
+# --- 1 GiB, and what the disk and MD5 allow ---
+GIB=$((1024*1024*1024))
+BIG_OURS=$(node "$HERE/load.mjs" big $PORT objbench big-ours $GIB)
+RSS_BIG=$(rss_mib)
+BIG_SWIFT=$(node "$HERE/load.mjs" big $SWIFT_PORT objbench big-swift $GIB)
+DD_W=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count=1024 conv=fdatasync 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
+DD_R=$(dd if="$WORK/dd.bin" of=/dev/null bs=1M 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
+rm -f "$WORK/dd.bin"
+MD5=$(openssl speed -seconds 2 -bytes 1048576 -evp md5 2>/dev/null | awk '/^md5/ {print $NF}')
+HWM=$(hwm_mib)
+
+
+{
+  echo "| op | size | conns | Swiftlet ops/s | Swift ops/s | ratio | Swiftlet MiB/s | Swift MiB/s | Swiftlet RSS MiB | non-2xx (ours/Swift) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for size in 4096 65536; do for op in put get; do for conns in 16 64; do
+    read -r o_ops o_mib o_err <<<"${R[swiftlet-$op-$size-$conns]}"
+    read -r s_ops s_mib s_err <<<"${R[swift-$op-$size-$conns]}"
+    ratio=$(awk -v a="$o_ops" -v b="$s_ops" 'BEGIN { if (b > 0) printf "%.2f×", a/b; else print "n/a" }')
+    echo "| ${op^^} | $((size/1024)) KiB | $conns | $o_ops | $s_ops | $ratio | $o_mib | $s_mib | ${R[rss-$op-$size-$conns]} | $o_err/$s_err |"
+  done; done; done
+  node -e '
+    const [o, s] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];
+    const mib = (r) => (r.bytes / 1048576);
+    const f = (x) => x.toFixed(0);
+    console.log(`| PUT | 1 GiB | 1 | ${o.putS.toFixed(2)} s | ${s.putS.toFixed(2)} s | ${(s.putS / o.putS).toFixed(2)}× | ${f(mib(o) / o.putS)} | ${f(mib(s) / s.putS)} | ${process.argv[3]} | 0/0 |`);
+    console.log(`| GET | 1 GiB | 1 | ${o.getS.toFixed(2)} s | ${s.getS.toFixed(2)} s | ${(s.getS / o.getS).toFixed(2)}× | ${f(mib(o) / o.getS)} | ${f(mib(s) / s.getS)} | ${process.argv[3]} | 0/0 |`);
+  ' "$BIG_OURS" "$BIG_SWIFT" "$RSS_BIG"
+  echo
+  echo "Bounds on this machine: dd write 1 GiB + fdatasync: $DD_W; dd read (page cache): $DD_R; openssl md5 (1 MiB blocks): $MD5 (k bytes/s). Peak RSS of our server over the whole run (VmHWM): ${HWM} MiB."
+}
