@@ -33,6 +33,9 @@ export class BackendCall {
   readonly response: Promise<IncomingMessage>;
   /** The first error of the exchange, also after the response arrived. */
   error: Error | undefined;
+  /** Resolves with that first error (never rejects); late subscribers still see it. */
+  readonly failed: Promise<Error>;
+  private settleFailed!: (err: Error) => void;
   private retried = false;
   private answered = false;
   private settleContinue!: () => void;
@@ -46,6 +49,9 @@ export class BackendCall {
     private readonly opts: CallOptions,
   ) {
     this.where = `${opts.method} ${node.ip}:${node.port}${opts.path}`;
+    this.failed = new Promise<Error>((resolve) => {
+      this.settleFailed = resolve;
+    });
     this.continued = new Promise<void>((resolve, reject) => {
       this.settleContinue = resolve;
       this.failContinue = reject;
@@ -126,7 +132,10 @@ export class BackendCall {
   }
 
   private fail(err: Error): void {
-    if (!this.error) this.error = err;
+    if (!this.error) {
+      this.error = err;
+      this.settleFailed(err);
+    }
     this.failContinue(err);
     this.failResponse(err);
   }
@@ -134,6 +143,19 @@ export class BackendCall {
   /** Milliseconds since the call started. */
   elapsedMs(): number {
     return performance.now() - this.startedAt;
+  }
+
+  /**
+   * Suspends the node timeout: a PUT writer that got its 100 Continue is silent because we are
+   * waiting for the other writers' connections, not because the node is.
+   */
+  holdTimeout(): void {
+    this.req.setTimeout(0);
+  }
+
+  /** Re-arms the node timeout (idle time on the connection). */
+  armTimeout(): void {
+    this.req.setTimeout(this.opts.nodeTimeoutMs);
   }
 
   abort(): void {

@@ -282,7 +282,8 @@ export class ProxyBackend {
         // Not resumable (multipart ranges, 304/412/416 answers): handed on as it is.
         return { status: r.status, headers: r.headers, body: r.res };
       }
-      const body = new ResumingBody(this.ctx, r.res, iter, pathOf, base, range, etag, answerTimestamp(r.res.headers));
+      const whole = r.status === 200;
+      const body = new ResumingBody(this.ctx, r.res, iter, pathOf, base, range, whole, etag, answerTimestamp(r.res.headers));
       return { status: r.status, headers: r.headers, body };
     });
   }

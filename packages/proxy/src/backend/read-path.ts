@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import type { Timestamp } from '@swiftlet/common';
 import { discard, flatHeaders } from './backend-call.js';
 import type { BackendContext } from './context.js';
@@ -61,13 +62,21 @@ export async function readFromNodes(
 }
 
 /**
- * The body of an object GET, resumable: tracks the bytes passed on and, if the node fails before
- * the expected length, asks the next nodes for the rest (`Range` from the offset reached, `If-Match`
- * on the ETag, same X-Backend-Timestamp), continuing seamlessly; otherwise destroys itself.
+ * The body of an object GET, resumable. It counts the bytes passed on and, if the serving node
+ * fails before the expected length, continues from another replica of the same version (same ETag
+ * and X-Backend-Timestamp); with no replica able to continue it destroys itself (never ends short).
+ *
+ * A node that cuts a full read has often found the replica corrupt (the object server verifies the
+ * MD5 of full reads and withholds the last chunk), so the bytes already passed on may be wrong. A
+ * full read therefore keeps a CRC-32 of what it passed on (cheap, unlike MD5) and continues with a
+ * full, server-verified read of the next replica: its first `offset` bytes must have the same CRC,
+ * else the client's copy is known bad and the stream is destroyed. A ranged read (never verified
+ * by the object server) continues with a Range request from the byte reached.
  */
 export class ResumingBody extends Readable {
   private current: IncomingMessage | undefined;
   private offset = 0;
+  private crc = 0;
   private finished = false;
   private resuming = false;
 
@@ -79,42 +88,59 @@ export class ResumingBody extends Readable {
     private readonly baseHeaders: OutgoingHttpHeaders,
     /** Inclusive byte range of the object this body carries. */
     private readonly range: { start: number; end: number },
+    /** True when the body is the whole object (a plain 200), so a full read can re-verify it. */
+    private readonly whole: boolean,
     private readonly etag: string,
     private readonly timestamp: Timestamp | undefined,
   ) {
     super({ highWaterMark: 64 * 1024 });
-    this.attach(first);
+    this.attach(first, 0);
   }
 
   private get expected(): number {
     return this.range.end - this.range.start + 1;
   }
 
-  private attach(res: IncomingMessage): void {
+  /** Passes `res` on; its first `skip` bytes were already passed on and are only checked. */
+  private attach(res: IncomingMessage, skip: number): void {
     this.current = res;
     let ended = false;
+    let toSkip = skip;
+    let skippedCrc = 0;
     res.on('data', (chunk: Buffer) => {
       if (this.finished) return;
       let c = chunk;
+      if (toSkip > 0) {
+        const head = c.subarray(0, Math.min(toSkip, c.length));
+        skippedCrc = crc32(head, skippedCrc);
+        toSkip -= head.length;
+        c = c.subarray(head.length);
+        if (toSkip === 0 && skippedCrc !== this.crc) {
+          this.giveUp(`bytes already sent differ from replica ${res.socket?.remoteAddress ?? ''}: the first replica was corrupt`);
+          return;
+        }
+        if (c.length === 0) return;
+      }
       if (this.offset + c.length > this.expected) c = c.subarray(0, this.expected - this.offset);
       this.offset += c.length;
+      if (this.whole) this.crc = crc32(c, this.crc);
       if (!this.push(c)) res.pause();
     });
     res.once('end', () => {
       ended = true;
-      if (this.finished) return;
+      if (this.finished || this.current !== res) return;
       if (this.offset >= this.expected) {
         this.finished = true;
         this.push(null);
       } else {
-        void this.resume_('ended short');
+        void this.continueElsewhere('ended short');
       }
     });
     res.once('close', () => {
-      if (!ended && !this.finished && this.current === res) void this.resume_('connection lost');
+      if (!ended && !this.finished && this.current === res) void this.continueElsewhere('connection lost');
     });
     res.on('error', () => {
-      // 'close' follows and handles it; the error itself is logged by resume_.
+      // 'close' follows and handles it.
     });
   }
 
@@ -128,18 +154,31 @@ export class ResumingBody extends Readable {
     cb(err);
   }
 
-  private async resume_(why: string): Promise<void> {
+  private giveUp(why: string): void {
+    if (this.finished) return;
+    this.ctx.metrics.readAborts++;
+    this.ctx.logger.error({ offset: this.offset, expected: this.expected, why }, 'object read failed mid-body; client stream cut');
+    this.finished = true;
+    const cur = this.current;
+    this.current = undefined;
+    cur?.destroy();
+    this.destroy(new Error(`object body cut after ${this.offset} of ${this.expected} bytes: ${why}`));
+  }
+
+  private async continueElsewhere(why: string): Promise<void> {
     if (this.resuming || this.finished) return;
     this.resuming = true;
     const failed = this.current;
     this.current = undefined;
     failed?.destroy();
-    this.ctx.logger.warn({ offset: this.offset, expected: this.expected, why }, 'object read failed mid-body; resuming from another replica');
+    this.ctx.logger.warn({ offset: this.offset, expected: this.expected, why }, 'object read failed mid-body; continuing from another replica');
     const from = this.range.start + this.offset;
-    const headers: OutgoingHttpHeaders = { ...this.baseHeaders, range: `bytes=${from}-${this.range.end}`, 'if-match': `"${this.etag}"` };
+    const headers: OutgoingHttpHeaders = { ...this.baseHeaders, 'if-match': `"${this.etag}"` };
+    delete headers['range'];
     delete headers['if-none-match'];
     delete headers['if-modified-since'];
     delete headers['if-unmodified-since'];
+    if (!this.whole) headers['range'] = `bytes=${from}-${this.range.end}`;
     for (const { node } of this.iter) {
       if (this.finished) return;
       const call = this.ctx.open(node, 'GET', this.pathOf(node), headers);
@@ -153,26 +192,29 @@ export class ResumingBody extends Readable {
       const status = res.statusCode ?? 503;
       this.ctx.noteStatus(node, status, 'Object');
       const h = flatHeaders(res);
-      const cr = parseContentRange(h['content-range']);
       const ts = answerTimestamp(h);
       const sameVersion =
         unquoteEtag(h['etag'] ?? '') === this.etag && (!this.timestamp || !ts || ts.equals(this.timestamp));
-      if (status === 206 && cr && cr.start === from && cr.end === this.range.end && sameVersion) {
+      let usable = false;
+      if (this.whole) usable = status === 200 && Number(h['content-length']) === this.expected;
+      else {
+        const cr = parseContentRange(h['content-range']);
+        usable = status === 206 && cr !== undefined && cr.start === from && cr.end === this.range.end;
+      }
+      if (usable && sameVersion) {
         if (this.finished) {
           res.destroy();
           return;
         }
         this.ctx.metrics.readResumes++;
         this.resuming = false;
-        this.attach(res);
+        this.attach(res, this.whole ? this.offset : 0);
         return;
       }
       discard(res);
     }
-    this.ctx.metrics.readAborts++;
-    this.ctx.logger.error({ offset: this.offset, expected: this.expected }, 'object read failed mid-body and no replica could continue it');
-    this.finished = true;
-    this.destroy(new Error(`object body cut after ${this.offset} of ${this.expected} bytes; no replica could continue`));
+    this.resuming = false;
+    this.giveUp(`no replica could continue (${why})`);
   }
 }
 

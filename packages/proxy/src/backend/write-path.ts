@@ -42,7 +42,10 @@ async function connectPutSlot(
         call.continued.then(() => undefined),
         call.response,
       ]);
-      if (first === undefined) return { kind: 'writer', call, node, handoff: !primary };
+      if (first === undefined) {
+        call.holdTimeout();
+        return { kind: 'writer', call, node, handoff: !primary };
+      }
       const res: IncomingMessage = first;
       const status = res.statusCode ?? 503;
       const h = flatHeaders(res);
@@ -139,7 +142,7 @@ function streamBody(
       resolve(r);
     };
     const drop = (call: BackendCall, why: unknown): void => {
-      if (!live.delete(call)) return;
+      if (done || !live.delete(call)) return;
       waiting.delete(call);
       ctx.noteError(call.node, why, 'Object');
       call.abort();
@@ -149,19 +152,19 @@ function streamBody(
       } else if (waiting.size === 0) body.resume();
     };
     for (const call of calls) {
+      call.armTimeout();
       const onDrain = (): void => {
         if (waiting.delete(call) && waiting.size === 0 && !done) body.resume();
       };
-      const onError = (err: Error): void => drop(call, err);
       call.req.on('drain', onDrain);
-      call.req.on('error', onError);
+      // `failed` also reports an error that happened while other slots were still connecting.
+      void call.failed.then((err) => drop(call, err));
       // A final answer while we still send means the node gave up (e.g. 507 disk full, 408).
       void call.response.then((res) => {
         if (!done && (res.statusCode ?? 503) >= 300) drop(call, new Error(`status ${res.statusCode} while sending`));
       }, () => undefined);
       cleanups.push(() => {
         call.req.off('drain', onDrain);
-        call.req.off('error', onError);
       });
     }
     const onData = (chunk: Buffer | string): void => {
@@ -172,8 +175,10 @@ function streamBody(
         return;
       }
       for (const call of live) {
-        if (!call.req.write(buf)) waiting.add(call);
+        if (call.req.destroyed) drop(call, call.error ?? new Error('connection closed'));
+        else if (!call.req.write(buf)) waiting.add(call);
       }
+      if (done) return;
       if (waiting.size > 0) body.pause();
     };
     const onEnd = (): void => {
