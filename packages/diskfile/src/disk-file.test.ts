@@ -226,3 +226,13 @@ describe('quarantine', () => {
     expect(await tree.mgr.quarantineCount('sda')).toBe(2);
   });
 });
+
+describe('parseFallocateReserve', () => {
+  it('reads bytes and percentages as Swift does', async () => {
+    const { parseFallocateReserve } = await import('./config.js');
+    expect(parseFallocateReserve('1%')).toEqual({ percent: 1 });
+    expect(parseFallocateReserve('0.5 %')).toEqual({ percent: 0.5 });
+    expect(parseFallocateReserve('1048576')).toEqual({ bytes: 1048576 });
+    expect(() => parseFallocateReserve('lots')).toThrow('fallocate_reserve "lots": expected a number of bytes or a percentage like 1%');
+  });
+});

@@ -3,3 +3,4 @@ export { DiskFileManager, removeStaleTmp } from './manager.js';
 export { DiskFile } from './disk-file.js';
 export { UnprocessableEntityError } from './errors.js';
 export { encodeTrailer, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
+export { parseFallocateReserve } from './config.js';

@@ -176,7 +176,7 @@ export class DiskFileManager {
   async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
     const suffix = basename(dirname(hashDir));
     const target = join(hashDir, name);
-    await mkdirDurable(hashDir);
+    await ensureDir(hashDir);
     await invalidateSuffix(partDir, suffix);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -190,14 +190,17 @@ export class DiskFileManager {
         }
         // A cleanup removed the (empty) hash folder between our mkdir and link.
         if (isCode(err, 'ENOENT') && attempt < 3) {
-          await mkdirDurable(hashDir);
+          await ensureDir(hashDir);
           await invalidateSuffix(partDir, suffix);
           continue;
         }
         throw err;
       }
     }
-    await fsyncDir(hashDir);
+    await fsyncDir(hashDir).catch((err: unknown) => {
+      // Only possible if a newer write already made our file obsolete and emptied the folder.
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
     await invalidateSuffix(partDir, suffix);
     await unlink(tmp).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
@@ -328,6 +331,21 @@ async function sweepTmp(devPath: string, logger: Logger, shouldRemove: (pid: num
   return removed;
 }
 
+
+/**
+ * mkdirDurable that survives a concurrent cleanup removing the (still empty) folders it just
+ * created before it could fsync them.
+ */
+async function ensureDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdirDurable(dir);
+      return;
+    } catch (err) {
+      if (!isCode(err, 'ENOENT') || attempt >= 5) throw err;
+    }
+  }
+}
 
 function pidAlive(pid: number): boolean {
   try {
