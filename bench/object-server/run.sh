@@ -30,7 +30,9 @@ if ! curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" >/dev/null; then
   STARTED_SWIFT=1
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" >/dev/null && break; sleep 0.2; done
 fi
-(cd "$ANCHOR" && ./stop.sh bg >/dev/null 2>&1) || true
+# Swift's replicators/updaters are stopped for the run only if we started Swift ourselves (someone
+# else's running cluster is left exactly as it is).
+if [ "$STARTED_SWIFT" = 1 ]; then (cd "$ANCHOR" && ./stop.sh bg >/dev/null 2>&1) || true; fi
 
 # --- Swiftlet ---
 mkdir -p "$WORK/srv/objbench" "$WORK/etc"
