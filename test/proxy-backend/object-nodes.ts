@@ -28,7 +28,23 @@ export interface ObjectTier {
   stop(): Promise<void>;
 }
 
-export async function startObjectTier(): Promise<ObjectTier> {
+/** Three replicas over three servers of `kind`, every partition on every server. */
+async function dbRing(swiftDir: string, kind: 'container' | 'account', ports: number[]): Promise<RingDevice[]> {
+  const devs: RingDevice[] = ports.map((port, i) => ({
+    id: i, region: 1, zone: i + 1, ip: '127.0.0.1', port,
+    replicationIp: '127.0.0.1', replicationPort: port, device: `${kind[0]}db${i}`, weight: 100, meta: '',
+  }));
+  const parts = 1 << 2;
+  const rows = [0, 1, 2].map((r) => Uint16Array.from({ length: parts }, (_, p) => (p + r) % devs.length));
+  await new RingData({ devs, replica2part2devId: rows, partShift: 32 - 2 }).save(join(swiftDir, `${kind}.ring.gz`));
+  return devs;
+}
+
+/**
+ * `withDb`: also three container and three account servers (and their rings), so that the backend
+ * checks container existence and object servers update listings.
+ */
+export async function startObjectTier(opts: { withDb?: boolean } = {}): Promise<ObjectTier> {
   const root = await mkdtemp(join(tmpdir(), 'swiftlet-proxy-backend-'));
   const swiftDir = join(root, 'etc');
   await mkdir(swiftDir);
@@ -47,6 +63,7 @@ export async function startObjectTier(): Promise<ObjectTier> {
   const deviceDir = (i: number): string => join(root, `node${i}`, `sdb${i}`);
   const servers: ServerProcess[] = [];
   const backends: ProxyBackend[] = [];
+  const dbServers: ServerProcess[] = [];
   const start = async (i: number): Promise<void> => {
     const d = devices[i] as RingDevice;
     const conf = join(root, `object-server-${i}.conf`);
@@ -72,8 +89,34 @@ export async function startObjectTier(): Promise<ObjectTier> {
         await start(i);
       }),
     );
+    if (opts.withDb) {
+      for (const kind of ['container', 'account'] as const) {
+        const ports = [await freePort(), await freePort(), await freePort()];
+        const devs = await dbRing(swiftDir, kind, ports);
+        await Promise.all(
+          devs.map(async (d, i) => {
+            const devRoot = join(root, `${kind}${i}`);
+            await mkdir(join(devRoot, d.device), { recursive: true });
+            const conf = join(root, `${kind}-server-${i}.conf`);
+            await writeFile(
+              conf,
+              iniText({ DEFAULT: { devices: devRoot, mount_check: false, bind_ip: '127.0.0.1', bind_port: d.port, swift_dir: swiftDir, log_level: 'warn' } }),
+            );
+            dbServers.push(
+              await startProcess({
+                name: `${kind}-server-${i}`,
+                script: binPath('container-server', `${kind}-server`),
+                args: [conf],
+                logFile: join(root, `${kind}-server-${i}.log`),
+                healthUrl: `http://127.0.0.1:${d.port}/healthcheck`,
+              }),
+            );
+          }),
+        );
+      }
+    }
   } catch (err) {
-    await Promise.all(servers.filter(Boolean).map((s) => s.stop()));
+    await Promise.all([...servers, ...dbServers].filter(Boolean).map((s) => s.stop()));
     await rm(root, { recursive: true, force: true });
     throw err;
   }
@@ -90,7 +133,7 @@ export async function startObjectTier(): Promise<ObjectTier> {
         logger: process.env['PB_DEBUG'] ? createLogger('proxy-backend-test', { level: 'debug' }) : silentLogger(),
         conf: {
           nodeTimeoutS: 2, connTimeoutS: 0.5, errorSuppressionLimit: 10, errorSuppressionIntervalS: 60,
-          sortingMethod: 'shuffle', postQuorumTimeoutS: 0.5, checkContainerExistence: false, ...conf,
+          sortingMethod: 'shuffle', postQuorumTimeoutS: 0.5, checkContainerExistence: opts.withDb === true, ...conf,
         },
       });
       backends.push(b);
@@ -99,7 +142,7 @@ export async function startObjectTier(): Promise<ObjectTier> {
     restart: start,
     async stop() {
       await Promise.all(backends.map((b) => b.close()));
-      await Promise.all(servers.map((s) => s.stop()));
+      await Promise.all([...servers, ...dbServers].map((s) => s.stop()));
       await rm(root, { recursive: true, force: true });
     },
   };
