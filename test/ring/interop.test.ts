@@ -4,33 +4,41 @@
  * handoffs; rings we write are read by Swift's RingData/Ring and give the same answers.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring, RingData, type RingDevice } from '@swiftlet/ring';
+import { Ring, RingBuilder, RingData, type RingDevice } from '@swiftlet/ring';
 
 const PYTHON = '/usr/bin/python3';
-const SWIFT_RING_BUILDER = fileURLToPath(new URL('../tools/swift-ring-builder', import.meta.url));
 const SALT = { prefix: 'interop-prefix', suffix: 'interop-suffix' };
 
 // One python3 process answers every name: [part, [primary ids], [handoff ids]] per name, plus
 // the device dicts of the ring as Swift sees them.
 const LOOKUP_PY = `
-import json, sys
+import contextlib, io, json, sys
 import swift.common.utils as utils
+import swift.cli.ringbuilder as rb
 from swift.common.ring import Ring, RingData
-ring_file, prefix, suffix, names_file = sys.argv[1:5]
-utils.HASH_PATH_PREFIX = prefix.encode()
-utils.HASH_PATH_SUFFIX = suffix.encode()
+spec = json.load(sys.stdin)
+statuses = []
+for args in spec['commands']:
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = rb.main(['swift-ring-builder'] + args) or 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0
+    statuses.append(code)
+ring_file = spec['ring_file']
+utils.HASH_PATH_PREFIX = spec['prefix'].encode()
+utils.HASH_PATH_SUFFIX = spec['suffix'].encode()
 ring = Ring(ring_file)
 out = []
-for name in json.load(open(names_file)):
+for name in spec['names']:
     part, nodes = ring.get_nodes(*name)
     out.append([part, [n['id'] for n in nodes], [n['id'] for n in ring.get_more_nodes(part)]])
 rd = RingData.load(ring_file)
-json.dump({'answers': out, 'devs': rd.devs, 'md5': rd.md5, 'replica_count': ring.replica_count,
+json.dump({'statuses': statuses, 'answers': out, 'devs': rd.devs, 'md5': rd.md5, 'replica_count': ring.replica_count,
            'table': [list(r) for r in rd._replica2part2dev_id] if len(rd._replica2part2dev_id[0]) <= 4096 else None,
            'version': rd.version}, sys.stdout)
 `;
@@ -48,6 +56,7 @@ function names(count: number): Name[] {
 }
 
 interface SwiftAnswers {
+  statuses: number[];
   answers: [number, number[], number[]][];
   devs: (Record<string, unknown> | null)[];
   md5: string;
@@ -56,12 +65,11 @@ interface SwiftAnswers {
   version: number | null;
 }
 
-function swiftLookup(dir: string, ringFile: string, list: Name[]): SwiftAnswers {
-  const namesFile = join(dir, `names-${Math.random().toString(16).slice(2)}.json`);
-  writeFileSync(namesFile, JSON.stringify(list));
-  const script = join(dir, 'lookup.py');
-  writeFileSync(script, LOOKUP_PY);
-  const out = execFileSync(PYTHON, [script, ringFile, SALT.prefix, SALT.suffix, namesFile], {
+/** One python3 process: optional swift-ring-builder commands, then Swift's answers for `list`. */
+function swiftLookup(ringFile: string, list: Name[], commands: string[][] = []): SwiftAnswers {
+  const out = execFileSync(PYTHON, ['-c', LOOKUP_PY], {
+    cwd: dir,
+    input: JSON.stringify({ commands, ring_file: ringFile, names: list, prefix: SALT.prefix, suffix: SALT.suffix }),
     maxBuffer: 256 * 1024 * 1024,
     encoding: 'utf8',
   });
@@ -73,11 +81,6 @@ function ourLookup(ring: Ring, list: Name[]): [number, number[], number[]][] {
     const { part, nodes } = ring.getNodes(...n);
     return [part, nodes.map((d) => d.id), [...ring.getMoreNodes(part)].map((d) => d.id)];
   });
-}
-
-function srb(dir: string, ...args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(SWIFT_RING_BUILDER, args, { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 let dir: string;
@@ -103,7 +106,6 @@ describe("rings built by Swift's swift-ring-builder", () => {
     ['fractional replicas (3.25)', '3.25'],
   ])('%s: same partitions, primaries and handoffs as Swift', (_what, replicas) => {
     const builder = join(dir, `swift-${replicas}.builder`);
-    expect(srb(dir, builder, 'create', '10', replicas, '1').status).toBe(0);
     // 2 regions x 3 zones x 2 servers x 2 disks, uneven weights, one zero-weight device.
     const adds: string[] = [];
     let w = 0;
@@ -112,12 +114,16 @@ describe("rings built by Swift's swift-ring-builder", () => {
         for (let s = 1; s <= 2; s++)
           for (let d = 1; d <= 2; d++) adds.push(`r${r}z${z}-10.${r}.${z}.${s}:${6200 + d}/sdb${d}`, `${100 + (w++ % 5) * 25}`);
     adds.push('r2z3-10.2.3.9:6200/sdz', '0');
-    expect(srb(dir, builder, 'add', ...adds).status).toBe(0);
-    const rb = srb(dir, builder, 'rebalance', '--seed', '7');
-    expect(rb.status, rb.out).toBeLessThan(2);
     const ringFile = builder.replace(/\.builder$/, '.ring.gz');
     const list = names(3000);
-    const swift = swiftLookup(dir, ringFile, list);
+    const swift = swiftLookup(ringFile, list, [
+      [builder, 'create', '10', replicas, '1'],
+      [builder, 'add', ...adds],
+      [builder, 'rebalance', '--seed', '7'],
+    ]);
+    expect(swift.statuses[0]).toBe(0);
+    expect(swift.statuses[1]).toBe(0);
+    expect(swift.statuses[2]).toBeLessThan(2);
     const ring = Ring.load(ringFile, { salt: SALT });
     expect(ring.replicaCount).toBeCloseTo(swift.replica_count, 10);
     expect(ring.md5).toBe(swift.md5);
@@ -183,7 +189,7 @@ describe('rings written by Swiftlet', () => {
     const ringFile = join(dir, `ours-${partPower}.ring.gz`);
     await rd.save(ringFile);
     const list = names(partPower > 10 ? 400 : 2000);
-    const swift = swiftLookup(dir, ringFile, list);
+    const swift = swiftLookup(ringFile, list);
     const ring = Ring.load(ringFile, { salt: SALT });
     expect(swift.md5).toBe(ring.md5);
     expect(swift.version).toBe(42);
@@ -191,6 +197,25 @@ describe('rings written by Swiftlet', () => {
     if (swift.table) expect(swift.table).toEqual(rd.replica2part2devId.map((r) => [...r]));
     expect(swift.devs[5]).toBeNull();
     expect(swift.devs[3]).toMatchObject({ meta: 'naïve "meta"', weight: 2.5, replication_port: 6300 });
+    const ours = ourLookup(ring, list);
+    for (let i = 0; i < list.length; i++) expect(ours[i], JSON.stringify(list[i])).toEqual(swift.answers[i]);
+  });
+
+  it("a ring from our RingBuilder gives Swift's answers", async () => {
+    const b = RingBuilder.create(9, 3.5, 1);
+    let n = 0;
+    for (let r = 1; r <= 2; r++)
+      for (let z = 1; z <= 3; z++)
+        for (let s = 1; s <= 2; s++) b.addDev({ region: r, zone: z, ip: `10.${r}.${z}.${s}`, port: 6200, device: `d${n}`, weight: 50 + 10 * (n++ % 4) });
+    b.rebalance({ seed: 11 });
+    b.validate();
+    const ringFile = join(dir, 'built.ring.gz');
+    await b.getRingData().save(ringFile);
+    const list = names(1500);
+    const swift = swiftLookup(ringFile, list);
+    const ring = Ring.load(ringFile, { salt: SALT });
+    expect(swift.md5).toBe(ring.md5);
+    expect(swift.replica_count).toBeCloseTo(3.5, 10);
     const ours = ourLookup(ring, list);
     for (let i = 0; i < list.length; i++) expect(ours[i], JSON.stringify(list[i])).toEqual(swift.answers[i]);
   });
