@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { binPath, freePort, iniText, startProcess, type ServerProcess } from '@swiftlet/cluster';
+import { RingData } from '@swiftlet/ring';
+import { asyncPendingPath, writeAsyncPending } from '@swiftlet/object-server';
+import { SwiftConf, Timestamp } from '@swiftlet/common';
 import { listFiles, put, removeDir, request, startObjectServer, ts, type TestServer } from './helpers.js';
 
 let os: TestServer;
@@ -139,5 +142,22 @@ describe('container updates', () => {
     expect(await runUpdater()).toMatchObject({ found: 1, successes: 1, failures: 0 });
     expect(await pendings()).toEqual([]);
     expect((await listing('nocont')).map((x) => x.name)).toEqual(['o']);
+  });
+
+  it('a pending that names no container nodes is delivered to the replicas of container.ring.gz', async () => {
+    // Part power 0: every container lives in partition 0 of the one device (the container server's).
+    const dev = { id: 0, region: 1, zone: 1, ip: '127.0.0.1', port: cport, replicationIp: '127.0.0.1', replicationPort: cport, device: 'sdc', weight: 1, meta: '' };
+    await new RingData({ devs: [dev], replica2part2devId: [new Uint16Array(1)], partShift: 32 }).save(join(os.swiftDir, 'container.ring.gz'));
+    const swiftConf = SwiftConf.load(os.swiftDir);
+    const hash = swiftConf.hashPath('a', 'c', 'from-ring').hex;
+    const t = Timestamp.parse(ts());
+    const file = asyncPendingPath(join(os.devices, 'sda'), 0, hash, t);
+    await writeAsyncPending(file, {
+      version: 1, op: 'PUT', account: 'a', container: 'c', obj: 'from-ring', policyIndex: 0, nodes: [],
+      headers: { 'X-Timestamp': t.internal, 'X-Size': '7', 'X-Etag': 'd41d8cd98f00b204e9800998ecf8427e', 'X-Content-Type': 'text/plain', 'X-Backend-Storage-Policy-Index': '0' },
+    });
+    expect(await runUpdater()).toMatchObject({ found: 1, successes: 1 });
+    expect((await listing('c')).find((x) => x.name === 'from-ring')).toMatchObject({ bytes: 7 });
+    expect(await pendings()).toEqual([]);
   });
 });
