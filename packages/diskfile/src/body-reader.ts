@@ -52,6 +52,8 @@ export class BodyReader extends Readable {
   private async readChunk(): Promise<void> {
     const { end, head } = this.opts;
     if (this.pos > end) {
+      // Only an empty body gets here unread; it must still hash to its ETag.
+      if (this.md5 && this.opts.verify) await this.verify();
       this.push(null);
       return;
     }
@@ -73,19 +75,22 @@ export class BodyReader extends Readable {
     this.pos += chunk.length;
     this.md5?.update(chunk);
     if (this.pos > end) {
-      if (this.md5 && this.opts.verify) {
-        const got = this.md5.digest('hex');
-        if (got !== this.opts.verify.etag) {
-          const reason = `body MD5 ${got} differs from ETag ${this.opts.verify.etag}`;
-          await this.opts.onCorrupt(reason);
-          throw new CorruptFileError(`${this.opts.path}: ${reason}`);
-        }
-      }
+      if (this.md5 && this.opts.verify) await this.verify();
       this.push(chunk);
       this.push(null);
       return;
     }
     this.push(chunk);
+  }
+
+  private async verify(): Promise<void> {
+    const etag = this.opts.verify?.etag;
+    const got = this.md5?.digest('hex');
+    if (got !== etag) {
+      const reason = `body MD5 ${got} differs from ETag ${etag}`;
+      await this.opts.onCorrupt(reason);
+      throw new CorruptFileError(`${this.opts.path}: ${reason}`);
+    }
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

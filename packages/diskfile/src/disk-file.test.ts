@@ -64,6 +64,14 @@ describe('DiskFile write/open/read', () => {
     expect((await readAll(df.reader(state, { start: 1, end: 3 }))).toString()).toBe('ell');
   });
 
+  it('stores and verifies an empty body', async () => {
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'empty');
+    expect(await df.write(T(NOW), {}, bodyOf(''), { contentLength: 0 })).toEqual({ etag: md5(''), size: 0 });
+    const st = await df.open();
+    if (st.kind !== 'object') throw new Error('expected object');
+    expect((await readAll(df.reader(st))).length).toBe(0);
+  });
+
   it('streams a large body in big chunks and verifies it', async () => {
     const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'big');
     const chunk = Buffer.alloc(1 << 20, 7);

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
-import { hashSuffix } from './hash-cache.js';
+import { consolidate, hashSuffix, invalidateSuffix } from './hash-cache.js';
 import { encodeTrailer } from './metadata-file.js';
 import { bodyOf, makeTree, type TestTree } from './test-helpers.js';
 
@@ -115,7 +115,7 @@ describe('suffix hash cache', () => {
   it('two device trees with the same objects give the same hashes, obsolete files or not (checklist 39)', async () => {
     const other = await makeTree({ now: () => NOW });
     try {
-      for (let i = 0; i < 30; i++) {
+      for (let i = 0; i < 12; i++) {
         // Only `other` sees the older versions, and a .meta that an older .data makes obsolete.
         const df = other.mgr.diskFile('sda', 0, 0, 'a', 'c', `o${i}`);
         await df.write(T(NOW - 100), {}, bodyOf('old'), {});
@@ -134,6 +134,26 @@ describe('suffix hash cache', () => {
     } finally {
       await other.cleanup();
     }
+  });
+
+  it('consuming journal entries always changes the hashes text, so an older rehash cannot write back (checklist 40)', async () => {
+    const dir = partDir(tree, 8);
+    await mkdir(dir, { recursive: true });
+    // Invalid (missing) cache: the consolidation still leaves a mark.
+    await invalidateSuffix(dir, 'abc');
+    const first = await consolidate(dir, NOW);
+    expect(first.text).not.toBeNull();
+    expect(JSON.parse(first.text as string)).toMatchObject({ valid: false, generation: 1 });
+    // A valid cache where the suffix is already null: the text changes all the same.
+    await writeFile(join(dir, 'hashes'), JSON.stringify({ version: 1, generation: 5, valid: true, updated: 0, hashes: { abc: null } }));
+    const before = await readFile(join(dir, 'hashes'), 'utf8');
+    await invalidateSuffix(dir, 'abc');
+    const second = await consolidate(dir, NOW);
+    expect(second.text).not.toBe(before);
+    expect(JSON.parse(second.text as string)).toMatchObject({ valid: true, generation: 6, hashes: { abc: null } });
+    // Nothing journaled: nothing written.
+    const third = await consolidate(dir, NOW);
+    expect(third.text).toBe(second.text);
   });
 
   it('an emptied suffix disappears from disk and from the map', async () => {

@@ -113,7 +113,7 @@ function lockPath(partDir: string): string {
  * Under the partition lock: folds the journal into `hashes` (see the header). Returns the cache
  * and the exact text `hashes` holds afterwards (null if absent), the snapshot for write-back.
  */
-async function consolidate(partDir: string, nowS: number): Promise<{ cache: HashesCache; text: string | null }> {
+export async function consolidate(partDir: string, nowS: number): Promise<{ cache: HashesCache; text: string | null }> {
   const hashesPath = join(partDir, HASHES_FILE);
   const consumingPath = join(partDir, CONSUMING_FILE);
   let text = await readText(hashesPath);
@@ -130,19 +130,19 @@ async function consolidate(partDir: string, nowS: number): Promise<{ cache: Hash
       }
       entries = (await readText(consumingPath)) ?? '';
     }
-    if (cache.valid) {
-      let changed = false;
-      for (const line of (entries ?? '').split('\n')) {
-        if (SUFFIX_RE.test(line) && cache.hashes.get(line) !== null) {
-          cache.hashes.set(line, null);
-          changed = true;
-        }
-      }
-      if (changed) {
-        cache.generation += 1;
-        text = serializeHashes(cache, nowS);
-        await writeFileDurable(hashesPath, text);
-      }
+    let consumed = false;
+    for (const line of (entries ?? '').split('\n')) {
+      if (!SUFFIX_RE.test(line)) continue;
+      consumed = true;
+      if (cache.valid) cache.hashes.set(line, null);
+    }
+    // Consuming entries must change `hashes` even if those suffixes were already null (or the
+    // cache invalid): a rehash that started before the change it stands for then fails its
+    // write-back check instead of storing a hash computed from the older listing.
+    if (consumed) {
+      cache.generation += 1;
+      text = serializeHashes(cache, nowS);
+      await writeFileDurable(hashesPath, text);
     }
     await unlink(consumingPath).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
