@@ -37,10 +37,13 @@ const totalWeight = (b) => b.devs.reduce((s, d) => s + (d ? d.weight : 0), 0);
 
 function measure(name, b, ideal) {
   const t = performance.now();
+  const c = process.cpuUsage();
   const r = b.rebalance({ seed: SEED });
   const seconds = (performance.now() - t) / 1000;
+  const used = process.cpuUsage(c);
+  const cpu = (used.user + used.system) / 1e6;
   b.validate();
-  const out = { scenario: name, seconds, balance: r.balance, dispersion: r.dispersion, moved: r.changedParts };
+  const out = { scenario: name, seconds, cpu, balance: r.balance, dispersion: r.dispersion, moved: r.changedParts };
   if (ideal !== undefined) out.ideal = ideal;
   return out;
 }
@@ -84,13 +87,13 @@ function swift() {
 const mine = ours();
 const theirs = process.argv.includes('--no-swift') ? [] : swift();
 const f = (x, d = 2) => (x === undefined ? '-' : x.toFixed(d));
-console.log('| scenario | impl | time (s) | balance | dispersion | part-replicas moved | ideal moves |');
-console.log('|---|---|---:|---:|---:|---:|---:|');
+console.log('| scenario | impl | wall (s) | cpu (s) | balance | dispersion | part-replicas moved | ideal moves |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const m of mine) {
   const s = theirs.find((x) => x.scenario === m.scenario);
-  console.log(`| ${m.scenario} | swiftlet | ${f(m.seconds, 3)} | ${f(m.balance)} | ${f(m.dispersion)} | ${m.moved} | ${f(m.ideal, 0)} |`);
+  console.log(`| ${m.scenario} | swiftlet | ${f(m.seconds, 3)} | ${f(m.cpu, 3)} | ${f(m.balance)} | ${f(m.dispersion)} | ${m.moved} | ${f(m.ideal, 0)} |`);
   if (s) {
-    console.log(`| ${m.scenario} | swift 2.30.1 | ${f(s.seconds, 3)} | ${f(s.balance)} | ${f(s.dispersion)} | ${s.moved} | ${f(s.ideal, 0)} |`);
-    console.log(`| ${m.scenario} | ratio (swift/swiftlet) | ${f(s.seconds / m.seconds, 1)}x faster | | | | |`);
+    console.log(`| ${m.scenario} | swift 2.30.1 | ${f(s.seconds, 3)} | ${f(s.cpu, 3)} | ${f(s.balance)} | ${f(s.dispersion)} | ${s.moved} | ${f(s.ideal, 0)} |`);
+    console.log(`| ${m.scenario} | swift/swiftlet | ${f(s.seconds / m.seconds, 1)}x | ${f(s.cpu / m.cpu, 1)}x | | | | |`);
   }
 }

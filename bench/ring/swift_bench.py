@@ -34,10 +34,12 @@ def p18_cluster():
 
 def measure(name, b, ideal=None):
     t = time.perf_counter()
+    c = time.process_time()
     changed, balance, removed = b.rebalance(seed=SEED)
     elapsed = time.perf_counter() - t
+    cpu = time.process_time() - c
     b.validate()
-    out = {'scenario': name, 'seconds': elapsed, 'balance': balance, 'dispersion': b.dispersion,
+    out = {'scenario': name, 'seconds': elapsed, 'cpu': cpu, 'balance': balance, 'dispersion': b.dispersion,
            'moved': changed}
     if ideal is not None:
         out['ideal'] = ideal

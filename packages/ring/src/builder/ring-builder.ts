@@ -27,7 +27,8 @@ export const MAX_DEV_ID = 0xfffe;
 /** Rows are tracked with a 32-bit mask per partition. */
 export const MAX_REPLICAS = 32;
 /** Balance gather rounds per rebalance (Swift stops at 3; ours are cheap, so we try a few more). */
-const MAX_BALANCE_GATHER_ROUNDS = 6;
+const MAX_BALANCE_GATHER_ROUNDS = 4;
+const PREFER_MIN = process.env.SWIFTLET_PREFER_MIN !== '0';
 
 export interface BuilderDevice extends RingDevice {
   /** Part-replicas assigned to the device. */
@@ -62,6 +63,8 @@ export interface RebalanceOptions {
   seed?: number | bigint | string;
   /** Compute the result on a copy; the builder is left unchanged. */
   dryRun?: boolean;
+  /** Balance strategy: 'best' (default) tries both and keeps the better ring. */
+  strategy?: 'best' | 'direct' | 'tier';
 }
 
 export interface RebalanceResult {
@@ -656,8 +659,18 @@ export class RingBuilder {
    */
   rebalance(opts: RebalanceOptions = {}): RebalanceResult {
     const seed = opts.seed ?? new Prng().nextUint32();
+    const strategy = opts.strategy ?? 'best';
+    if (strategy !== 'best') {
+      const t = opts.dryRun ? this.clone() : this;
+      return new Rebalance(t, seed, strategy === 'tier').run();
+    }
     const a = this.clone();
     const ra = new Rebalance(a, seed, false).run();
+    // The plain strategy reached the plan to within one part-replica per device: nothing to gain.
+    if (a.devs.every((d) => !d || !(d.weight > 0) || Math.abs(d.partsWanted) <= 1)) {
+      if (!opts.dryRun) this.adopt(a);
+      return ra;
+    }
     const c = this.clone();
     const rc = new Rebalance(c, seed, true).run();
     const key = (r: RebalanceResult): number[] => [Math.round(r.balance * 100), Math.round(r.dispersion * 100), r.changedParts];
@@ -800,6 +813,11 @@ class Rebalance {
       const moved = this.moveForBalance(gatherStart, false) + this.moveForBalance(gatherStart, true);
       if (moved === 0) break;
       gatherStart = (gatherStart + quarter + this.rng.randint(0, Math.floor(this.parts / 2))) % this.parts;
+    }
+    // Overweight devices whose partitions fit no underweight device: pass through a third device.
+    if (this.twoHop(gatherStart) > 0) {
+      this.moveForBalance(gatherStart, false);
+      this.moveForBalance(gatherStart, true);
     }
     internals.setGatherStart(gatherStart);
     this.writeBack();
@@ -1093,27 +1111,41 @@ class Rebalance {
     const b = this.b;
     const tree = this.tree;
     const devTier = tree.devTier;
-    const { max } = this.plan;
+    const { min, max } = this.plan;
     const cnt = this.cnt;
     const pw = this.pw;
+    // Relative want of each device (positive: below its planned share).
+    const planned = new Float64Array(pw.length).fill(1);
+    for (const d of b.devs) if (d && d.weight > 0) planned[d.id] = Math.max(1, this.devParts[d.id]! + pw[d.id]!);
+    const rel = (d: number): number => pw[d]! / planned[d]!;
+    // Leveling: a source ends at rel + 1/planned, a destination at rel - 1/planned; a move must
+    // leave the destination still wanting more (relatively) than the source then does.
+    let minSrc = Infinity;
+    let maxDst = -Infinity;
+    for (const d of b.devs) {
+      if (!d || !(d.weight > 0)) continue;
+      minSrc = Math.min(minSrc, rel(d.id) + 1 / planned[d.id]!);
+      if (pw[d.id]! > 0) maxDst = Math.max(maxDst, rel(d.id) - 1 / planned[d.id]!);
+    }
+    const needy = (d: number): boolean => pw[d]! > 0 && (!level || rel(d) - 1 / planned[d]! > minSrc);
     const avail = new Float64Array(tree.count);
     let over = 0;
     for (const d of b.devs) {
       if (!d) continue;
       const w = pw[d.id]!;
       if (w < 0 && this.devParts[d.id]! > 0) over++;
-      if (!(d.weight > 0) || w <= 0) continue;
+      if (!(d.weight > 0) || !needy(d.id)) continue;
       avail[ROOT]! += w;
       for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[d.id * TIER_DEPTH + k]!]! += w;
     }
     if ((over === 0 && !level) || avail[ROOT]! <= 0) return 0;
-    // Relative want of each device (positive: below its planned share).
-    const planned = new Float64Array(pw.length).fill(1);
-    for (const d of b.devs) if (d && d.weight > 0) planned[d.id] = Math.max(1, this.devParts[d.id]! + pw[d.id]!);
-    const rel = (d: number): number => pw[d]! / planned[d]!;
-    let maxRel = 0;
-    for (const d of b.devs) if (d && d.weight > 0 && rel(d.id) > maxRel) maxRel = rel(d.id);
-    if (level && maxRel <= 0) return 0;
+    if (level && !(maxDst > minSrc)) return 0;
+    const dropFromAvail = (d: number): void => {
+      const w = pw[d]!;
+      if (w <= 0) return;
+      avail[ROOT]! -= w;
+      for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[d * TIER_DEPTH + k]!]! -= w;
+    };
     let moves = 0;
     const children = tree.children;
     const tierDev = tree.tierDev;
@@ -1128,9 +1160,13 @@ class Rebalance {
         let bit = 1;
         for (let j = 0; j < kids.length; j++, bit *= 2) {
           const c = kids[j]!;
-          if ((tried & bit) === 0 && cnt[c]! < max[c]! && avail[c]! > bestAvail) {
-            best = j;
-            bestAvail = avail[c]!;
+          // A failure domain still below its plan min comes first (it improves dispersion too).
+          if ((tried & bit) === 0 && cnt[c]! < max[c]! && avail[c]! > 0) {
+            const score = avail[c]! + (cnt[c]! < min[c]! ? 1e12 : 0);
+            if (score > bestAvail) {
+              best = j;
+              bestAvail = score;
+            }
           }
         }
         if (best < 0) return -1;
@@ -1188,12 +1224,19 @@ class Rebalance {
         const row = this.rows[r]!;
         if (p >= row.length || row[p] === NONE) continue;
         const d = row[p]!;
-        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < maxRel : pw[d]! < 0 || (this.tierMoves && overTierLevel(d) >= 0)) cand.push(r);
+        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < maxDst : pw[d]! < 0 || (this.tierMoves && overTierLevel(d) >= 0)) cand.push(r);
       }
       if (!cand.length) continue;
-      if (cand.length > 1) {
-        if (level) cand.sort((x, y) => rel(this.rows[x]![p]!) - rel(this.rows[y]![p]!));
-        else cand.sort((x, y) => pw[this.rows[x]![p]!]! - pw[this.rows[y]![p]!]!);
+      // Insertion sort (a handful of replicas): most overweight source first.
+      for (let i = 1; i < cand.length; i++) {
+        const r = cand[i]!;
+        const key = level ? rel(this.rows[r]![p]!) : pw[this.rows[r]![p]!]!;
+        let j = i - 1;
+        while (j >= 0 && (level ? rel(this.rows[cand[j]!]![p]!) : pw[this.rows[cand[j]!]![p]!]!) > key) {
+          cand[j + 1] = cand[j]!;
+          j--;
+        }
+        cand[j + 1] = r;
       }
       this.count(p, 1);
       for (const r of cand) {
@@ -1225,6 +1268,7 @@ class Rebalance {
         this.devParts[src]!--;
         pw[dst]!--;
         this.devParts[dst]!++;
+        if (level && !needy(dst)) dropFromAvail(dst);
         this.rows[r]![p] = dst;
         this.markMoved(p);
         moves++;
@@ -1235,12 +1279,159 @@ class Rebalance {
     return moves;
   }
 
+  /**
+   * Two-hop moves: a replica on an overweight device S goes to a device X that can take it, and X
+   * passes another movable partition of its own to an underweight device Y (X keeps its count).
+   * Costs two moves per part-replica of balance, so it runs only after direct moves are exhausted,
+   * and within a work budget.
+   */
+  private twoHop(start: number): number {
+    const b = this.b;
+    const tree = this.tree;
+    const devTier = tree.devTier;
+    const { min, max } = this.plan;
+    const pw = this.pw;
+    const nDev = b.devs.length;
+    const avail = new Float64Array(tree.count);
+    let over = 0;
+    for (const d of b.devs) {
+      if (!d) continue;
+      if (pw[d.id]! < 0 && this.devParts[d.id]! > 0) over++;
+      if (!(d.weight > 0) || pw[d.id]! <= 0) continue;
+      avail[ROOT]! += pw[d.id]!;
+      for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[d.id * TIER_DEPTH + k]!]! += pw[d.id]!;
+    }
+    if (over === 0 || avail[ROOT]! <= 0) return 0;
+    // Movable (partition, row) slots per device, CSR.
+    const off = new Int32Array(nDev + 1);
+    for (const row of this.rows) for (let p = 0; p < row.length; p++) if (row[p] !== NONE && this.canMove(p)) off[row[p]! + 1]!++;
+    for (let d = 0; d < nDev; d++) off[d + 1]! += off[d]!;
+    const fill = off.slice(0, nDev);
+    const slots = new Uint32Array(off[nDev]!);
+    this.rows.forEach((row, r) => {
+      for (let p = 0; p < row.length; p++) if (row[p] !== NONE && this.canMove(p)) slots[fill[row[p]!]!++] = p * MAX_REPLICAS + r;
+    });
+    const cnt = this.cnt;
+    const cnt2 = new Int32Array(tree.count);
+    const children = tree.children;
+    const tierDev = tree.tierDev;
+    let budget = 64 * this.parts;
+    const find = (tier: number, c: Int32Array): number => {
+      if (tree.level[tier] === TIER_DEPTH) return tierDev[tier]!;
+      const kids = children[tier]!;
+      let tried = 0;
+      for (;;) {
+        let best = -1;
+        let bestScore = 0;
+        let bit = 1;
+        for (let j = 0; j < kids.length; j++, bit *= 2) {
+          const k = kids[j]!;
+          if ((tried & bit) === 0 && c[k]! < max[k]! && avail[k]! > 0) {
+            const score = avail[k]! + (c[k]! < min[k]! ? 1e12 : 0);
+            if (score > bestScore) {
+              best = j;
+              bestScore = score;
+            }
+          }
+        }
+        if (best < 0) return -1;
+        const found = find(kids[best]!, c);
+        if (found >= 0) return found;
+        if (kids.length > 30) return -1;
+        tried |= 1 << best;
+      }
+    };
+    const count2 = (p: number, sign: number): void => {
+      for (const row of this.rows) {
+        if (p >= row.length || row[p] === NONE) continue;
+        const base = row[p]! * TIER_DEPTH;
+        for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[base + k]!]! += sign;
+      }
+    };
+    /** A slot of X that can go straight to an underweight device: [slot, dst], or null. */
+    const noPass = new Uint8Array(nDev);
+    const passOf = (x: number, exceptPart: number): [number, number] | null => {
+      if (noPass[x]) return null;
+      for (let i = off[x]!; i < off[x + 1]! && budget > 0; i++) {
+        const q = Math.floor(slots[i]! / MAX_REPLICAS);
+        const r = slots[i]! % MAX_REPLICAS;
+        if (q === exceptPart || !this.canMove(q) || this.rows[r]![q] !== x) continue;
+        budget--;
+        count2(q, 1);
+        for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[x * TIER_DEPTH + k]!]!--;
+        const y = find(ROOT, cnt2);
+        for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[x * TIER_DEPTH + k]!]!++;
+        count2(q, -1);
+        if (y >= 0) return [slots[i]!, y];
+      }
+      if (budget > 0) noPass[x] = 1;
+      return null;
+    };
+    const weighted: number[] = [];
+    for (const d of b.devs) if (d && d.weight > 0) weighted.push(d.id);
+    const moveSlot = (p: number, r: number, from: number, to: number): void => {
+      this.rows[r]![p] = to;
+      pw[from]!++;
+      this.devParts[from]!--;
+      pw[to]!--;
+      this.devParts[to]!++;
+    };
+    let moves = 0;
+    for (let o = 0; o < this.parts && budget > 0 && avail[ROOT]! > 0; o++) {
+      const p = (start + o) % this.parts;
+      if (!this.canMove(p)) continue;
+      let srcRow = -1;
+      for (let r = 0; r < this.rows.length; r++) {
+        const row = this.rows[r]!;
+        if (p < row.length && row[p] !== NONE && pw[row[p]!]! < 0 && (srcRow < 0 || pw[row[p]!]! < pw[this.rows[srcRow]![p]!]!)) srcRow = r;
+      }
+      if (srcRow < 0) continue;
+      const s = this.rows[srcRow]![p]!;
+      this.count(p, 1);
+      for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[s * TIER_DEPTH + k]!]!--;
+      let moved = false;
+      for (const x of weighted) {
+        if (x === s || noPass[x]) continue;
+        let fits = true;
+        for (let k = 0; k < TIER_DEPTH; k++) {
+          const t = devTier[x * TIER_DEPTH + k]!;
+          if (cnt[t]! >= max[t]!) {
+            fits = false;
+            break;
+          }
+        }
+        if (!fits) continue;
+        budget--;
+        const pass = passOf(x, p);
+        if (!pass) continue;
+        const [slot, y] = pass;
+        const q = Math.floor(slot / MAX_REPLICAS);
+        for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[s * TIER_DEPTH + k]!]!++;
+        this.count(p, -1);
+        moved = true;
+        moveSlot(p, srcRow, s, x);
+        moveSlot(q, slot % MAX_REPLICAS, x, y);
+        avail[ROOT]!--;
+        for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[y * TIER_DEPTH + k]!]!--;
+        this.markMoved(p);
+        this.markMoved(q);
+        moves += 2;
+        break;
+      }
+      if (!moved) {
+        for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[s * TIER_DEPTH + k]!]!++;
+        this.count(p, -1);
+      }
+    }
+    return moves;
+  }
+
   /** Places every gathered slot: down the tree, the roomiest child still below its plan max. */
   private reassign(): void {
     const b = this.b;
     const tree = this.tree;
     const devTier = tree.devTier;
-    const { max } = this.plan;
+    const { min, max } = this.plan;
     const cnt = this.cnt;
     const pw = this.pw;
     // Device order: (parts_wanted, random, id), as Swift's sort_key; a tier ranks by its last device.
@@ -1283,9 +1474,12 @@ class Rebalance {
           let bestAvail = -Infinity;
           for (let j = childOff[tier]!, e = childOff[tier + 1]!; j < e; j++) {
             const c = kids[j]!;
-            if (cnt[c]! < max[c]! && avail[c]! > bestAvail) {
-              best = c;
-              bestAvail = avail[c]!;
+            if (cnt[c]! < max[c]!) {
+              const score = avail[c]! + (PREFER_MIN && cnt[c]! < min[c]! ? 1e12 : 0);
+              if (score > bestAvail) {
+                best = c;
+                bestAvail = score;
+              }
             }
           }
           if (best < 0) throw new RingValidationError(`No home for partition ${p} replica ${r}: every failure domain is at its replica limit`);
