@@ -82,7 +82,19 @@ export async function putObject(env: HandlerEnv, r: S3Request, bucket: string, k
   if (body.md5Hex) headers['ETag'] = body.md5Hex;
   let res: BackendResponse;
   try {
-    res = await env.storage.putObject(account(r), bucket, key, body.stream, headers);
+    const put = env.storage.putObject(account(r), bucket, key, body.stream, headers);
+    // A failed check answers at once, whatever the data path is still doing with the (short)
+    // body: its object servers never get the last bytes, so they store nothing.
+    const failed = body.done.then(
+      () => new Promise<never>(() => undefined),
+      (err: unknown) => ({ failed: err }),
+    );
+    const first = await Promise.race([put, failed]);
+    if ('failed' in first) {
+      put.catch((err: unknown) => env.logger.warn({ err, requestId: r.requestId }, 'backend PUT after a failed upload check'));
+      throw body.failure() ?? first.failed;
+    }
+    res = first;
   } catch (err) {
     body.abort();
     throw body.failure() ?? err;
