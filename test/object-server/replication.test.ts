@@ -64,6 +64,8 @@ describe('replication endpoints', () => {
   it('REPLICATE: {} for a missing partition (not created), suffix hashes after a PUT', async () => {
     ring = await writeRing();
     part = ring.getPart('a', 'c', 'o1');
+    const md5s = JSON.parse((await request(port, 'GET', '/recon/ringmd5')).text) as Record<string, string>;
+    expect(md5s).toEqual({ [join(srv.swiftDir, 'object.ring.gz')]: ring.md5 });
     const empty = await request(port, 'POST', `/_replicate/sda/${part}`);
     expect(empty.status).toBe(200);
     expect(JSON.parse(empty.text)).toEqual({});
