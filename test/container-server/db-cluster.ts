@@ -30,7 +30,7 @@ export class DbCluster {
     readonly swiftDir: string,
   ) {}
 
-  static async start(opts: { containers: number; accounts: number; conf?: Record<string, Record<string, string | number>> }): Promise<DbCluster> {
+  static async start(opts: { containers: number; accounts: number; containerReplicas?: number; conf?: Record<string, Record<string, string | number>> }): Promise<DbCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'swiftlet-db-'));
     const c = new DbCluster(dir, join(dir, 'swift'));
     await mkdir(c.swiftDir, { recursive: true });
@@ -60,7 +60,7 @@ export class DbCluster {
       }
     }
     await c.writeRing('account', c.accounts);
-    await c.writeRing('container', c.containers);
+    await c.writeRing('container', c.containers, opts.containerReplicas);
     try {
       await Promise.all([...c.accounts, ...c.containers].map((n) => c.startNode(n)));
     } catch (err) {
@@ -70,13 +70,13 @@ export class DbCluster {
     return c;
   }
 
-  private async writeRing(kind: 'account' | 'container', nodes: DbNode[]): Promise<void> {
+  private async writeRing(kind: 'account' | 'container', nodes: DbNode[], replicas = nodes.length): Promise<void> {
     if (nodes.length === 0) return;
     const devs: RingDevice[] = nodes.map((n, i) => ({
       id: i, region: 1, zone: i + 1, ip: '127.0.0.1', port: n.port, replicationIp: '127.0.0.1', replicationPort: n.port, device: n.device, weight: 1, meta: '',
     }));
     const parts = 1 << PART_POWER;
-    const rows = nodes.map((_, r) => Uint16Array.from({ length: parts }, (_x, p) => (p + r) % nodes.length));
+    const rows = Array.from({ length: replicas }, (_r, r) => Uint16Array.from({ length: parts }, (_x, p) => (p + r) % nodes.length));
     await new RingData({ devs, replica2part2devId: rows, partShift: 32 - PART_POWER }).save(join(this.swiftDir, `${kind}.ring.gz`));
   }
 
@@ -114,7 +114,7 @@ export async function req(
   return { status: res.status, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
 }
 
-let tick = 1_700_000_000_00000;
+let tick = Date.now() * 100;
 /** Increasing timestamps for a test (10 µs apart, in Swift's internal form). */
 export function ts(): string {
   tick += 1;

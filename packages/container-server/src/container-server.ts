@@ -79,6 +79,7 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
   const dbs = new DeviceDbs(conf.devices, conf.mountCheck, 'containers.db', objectRowModel, logger);
   const updater = new AccountUpdater(dbs, conf.updater, conf.swiftDir, logger.child({ component: 'container-updater' }), opts.accountRing);
   const replicator = new DbReplicator(conf, dbs, objectRowModel, logger.child({ component: 'container-replicator' }));
+  replicator.onMerged = (db, owner) => updater.schedule(db, owner);
   const app = createBaseApp(logger);
 
   const policyIndex = (ctx: Koa.Context): number | undefined => {
