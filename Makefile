@@ -36,9 +36,10 @@ test: build debian-deps
 test-unit: build
 	npx vitest run packages ring-builder
 
+# SWIFTLET_S3_PORT (8080), SWIFTLET_PORT_BASE (6300), SWIFTLET_ACCESS_KEY/SECRET_KEY and
+# SWIFTLET_ALT_ACCESS_KEY/ALT_SECRET_KEY are read by the launcher.
 run: build
-	@if [ -f packages/cluster/dist/cli.js ]; then node packages/cluster/dist/cli.js run; \
-	else echo "make run: the local cluster launcher is not built yet (it lands with the S3 gateway issue); nothing started."; fi
+	node packages/cluster/dist/bin/cluster.js run --dir var
 
 bench: build
 	@echo "benchmarks: see bench/README.md"

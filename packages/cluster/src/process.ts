@@ -127,7 +127,7 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
           const res = await fetch(url).catch(() => undefined);
           return res?.status === 200;
         },
-        { timeoutMs: opts.startTimeoutMs ?? 20_000, what: `${opts.name} at ${url}` },
+        { timeoutMs: opts.startTimeoutMs ?? 60_000, what: `${opts.name} at ${url}` },
       );
     } catch (err) {
       await handle.kill();
