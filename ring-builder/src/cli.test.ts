@@ -195,6 +195,15 @@ describe('bad input: one line on stderr, exit 2, builder unchanged', () => {
     expectRefused(f, [f, 'dispersion'], /is not rebalanced yet/);
     expectRefused(f, [f, 'list_parts', 'd0'], /is not rebalanced yet/);
   });
+  it('write_ring of an empty builder', () => {
+    const empty = builder('empty.builder');
+    expectRefused(empty, [empty, 'write_ring'], /^Unable to write empty ring\.$/);
+    expect(existsSync(join(dir, 'empty.ring.gz'))).toBe(false);
+  });
+  it('set_region and set_zone with a bad value or an unknown device', () => {
+    expectRefused(f, [f, 'set_zone', 'd0', 'north'], /^Invalid zone "north": not an integer$/);
+    expectRefused(f, [f, 'set_region', 'd42', '2'], /matched 0 devices/);
+  });
   it('rebalance with fewer devices than replicas', () => {
     expectRefused(f, [f, 'rebalance'], /^Rebalance failed: Replica count of 3 requires more than 1 devices/);
     expect(existsSync(f.replace('.builder', '.ring.gz'))).toBe(false);
@@ -283,6 +292,10 @@ describe('rebalance and the ring file', () => {
     r = srb(f, 'set_info', 'd6', '10.0.0.44:6209/sdz_new meta');
     expect(r.stdout).toBe('Device d6r1z4-10.0.0.4:6200R10.0.0.4:6200/sda_"" is now d6r1z4-10.0.0.44:6209R10.0.0.4:6200/sdz_"new meta"\n');
     expectRefused(f, [f, 'set_info', 'd6', '10.0.0.1:6200/sda'], /^Device 0 already uses 10\.0\.0\.1:6200\/sda\./);
+    r = srb(f, 'set_zone', 'd6', '5');
+    expect(r.stdout).toBe('d6r1z5-10.0.0.44:6209R10.0.0.4:6200/sdz_"new meta" zone set to 5\n');
+    r = srb(f, 'set_region', '--ip', '10.0.0.44', '2');
+    expect(r.stdout).toBe('d6r2z5-10.0.0.44:6209R10.0.0.4:6200/sdz_"new meta" region set to 2\n');
     r = srb(f, 'set_overload', '10%');
     expect(r).toMatchObject({ status: 0, stdout: 'The overload factor is now 10.00% (0.100000)\nThe change will take effect after the next rebalance.\n' });
     r = srb(f, 'set_overload', '2');
@@ -294,8 +307,12 @@ describe('rebalance and the ring file', () => {
     r = srb(f, 'set_min_part_hours', '0');
     expect(r.stdout).toBe('The minimum number of hours before a partition can be reassigned is now set to 0\n');
     r = srb(f, 'remove', 'd6');
-    expect(r.stdout).toBe('d6r1z4-10.0.0.44:6209R10.0.0.4:6200/sdz_"new meta" marked for removal and will be removed next rebalance.\n');
-    expect(srb(f).stdout).toMatch(/\s+6\s+1\s+4\s+10\.0\.0\.44:6209 .* DEL new meta\n/);
+    expect(r.stdout).toBe('d6r2z5-10.0.0.44:6209R10.0.0.4:6200/sdz_"new meta" marked for removal and will be removed next rebalance.\n');
+    expect(srb(f).stdout).toMatch(/\s+6\s+2\s+5\s+10\.0\.0\.44:6209 .* DEL new meta\n/);
+    // the ring file name works as the first argument too
+    const viaRing = srb(ringFile, '--json');
+    expect(viaRing.stderr).toBe(`Note: using ${f} instead of ${ringFile} as builder file\n`);
+    expect(JSON.parse(viaRing.stdout).builder_file).toBe(f);
     r = srb(f, 'rebalance', '--seed', '2');
     expect(r.status).toBeLessThan(2);
     const ring = Ring.load(ringFile);

@@ -41,7 +41,12 @@ async function main(argv: string[]): Promise<number> {
   if (command !== 'default' && command !== 'create' && !(command in COMMANDS)) {
     throw new UsageError(`Unknown command: ${command}`);
   }
-  if (builderFile !== argv[0]) io.out(`Note: using ${builderFile} instead of ${argv[0]} as builder file`);
+  if (builderFile !== argv[0]) {
+    const note = `Note: using ${builderFile} instead of ${argv[0]} as builder file`;
+    // Swift prints it on stdout; keep --json output parseable.
+    if (argv.includes('--json')) io.err(note);
+    else io.out(note);
+  }
   const ctx: Ctx = { io, builderFile, ringFile, argv: argv.slice(command === 'default' ? 1 : 2) };
   if (command === 'create') return createCommand(ctx);
   const builder = await RingBuilder.load(builderFile);
