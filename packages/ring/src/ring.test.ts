@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@swiftlet/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Ring } from './ring.js';
+import { hashPath } from '@swiftlet/common';
+import { Ring, fastHashPath } from './ring.js';
 import { RingData, RingFileError, type RingNode } from './ring-data.js';
 import { device, sampleRing } from './test-rings.js';
 
@@ -35,6 +36,14 @@ describe('partitions', () => {
     expect(r10.getPart(...(name as [string, string?, string?]))).toBe(p10);
     const r18 = Ring.load(await ringFile(sampleRing(18, 1), 'p18.ring.gz'), { salt: SALT });
     expect(r18.getPart(...(name as [string, string?, string?]))).toBe(p18);
+  });
+
+  it('hashes names exactly as common hashPath does', () => {
+    const salt = { prefix: 'prë', suffix: 'sûf' };
+    const names: [string, string?, string?][] = [['a'], ['a', 'c'], ['a', 'c', 'o'], ['AUTH_ü', 'c/x', 'o/☃/ '], ['a', '', ''], ['a', 'c', '']];
+    for (let i = 0; i < 200; i++) names.push([`acct${i}`, `cont${i % 7}`, `obj ${i} ${'é'.repeat(i % 5)}`]);
+    for (const n of names) expect(fastHashPath(salt, ...n).equals(hashPath(salt, ...n).digest)).toBe(true);
+    expect(() => fastHashPath(salt, 'a', '', 'o')).toThrow(/container/);
   });
 
   it('puts everything in partition 0 at part power 0', async () => {
