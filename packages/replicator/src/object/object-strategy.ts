@@ -246,12 +246,15 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     return offered.filter((f) => !wantedSet.has(f) || sentSet.has(f));
   }
 
+  /**
+   * Swift's `update`, with the peers handled at once instead of one after the other: their hashes
+   * are fetched together (and with the local ones), suffixes that differ from a peer holding
+   * them are rehashed locally once, then each peer gets its push. A peer answering 507 is replaced
+   * by the next handoff; any other failure is counted and the others go on.
+   */
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
     const { stats } = ctx;
     stats.inc('attempted');
-    let local = await this.dfm.getHashes(job.device, job.partition, job.policyIndex);
-    ctx.progress();
-    stats.inc('suffix_count', Object.keys(local).length);
     const peers = fisherYates([...job.nodes]);
     const tried = new Set<number>([job.localDev.id, ...peers.map((p) => p.id)]);
     const handoffs = job.ring.getMoreNodes(job.partition);
@@ -265,63 +268,101 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
       }
     };
+    const ask = (node: RingNode): Promise<{ node: RingNode; remote?: Record<string, string>; err?: unknown }> =>
+      this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal).then(
+        (remote) => ({ node, remote }),
+        (err: unknown) => ({ node, err }),
+      );
     const syncedRegions = new Set<number>();
-    const queue: RingNode[] = [...peers];
-    while (queue.length > 0) {
+    let round = peers;
+    const localHashes = this.dfm.getHashes(job.device, job.partition, job.policyIndex);
+    localHashes.catch(() => undefined);
+    let answers = round.map(ask);
+    let local = await localHashes;
+    ctx.progress();
+    stats.inc('suffix_count', Object.keys(local).length);
+    while (round.length > 0) {
+      const results = await Promise.all(answers);
       if (ctx.signal.aborted) throw ctx.signal.reason as Error;
-      const node = queue.shift() as RingNode;
-      const log = ctx.logger.child({ peer: peerName(node) });
-      // One sync per remote region per pass: the receiving region spreads it (Swift).
-      if (node.region !== job.localDev.region && syncedRegions.has(node.region)) continue;
-      try {
-        let remote: Record<string, string>;
-        try {
-          remote = await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal);
-        } catch (err) {
-          if (err instanceof PeerUnavailableError) {
-            stats.failure(node.replicationIp, node.device);
-            const extra = nextHandoff();
-            log.warn(
-              { next: extra ? peerName(extra) : undefined },
-              extra ? `peer answered 507; trying handoff ${peerName(extra)}` : 'peer answered 507; ran out of handoffs',
-            );
-            if (extra) queue.push(extra);
-            continue;
-          }
-          throw err;
+      ctx.progress();
+      const next: RingNode[] = [];
+      const ok: { node: RingNode; remote: Record<string, string> }[] = [];
+      for (const r of results) {
+        if (r.remote) {
+          ok.push({ node: r.node, remote: r.remote });
+          continue;
         }
+        stats.failure(r.node.replicationIp, r.node.device);
+        const log = ctx.logger.child({ peer: peerName(r.node) });
+        if (r.err instanceof PeerUnavailableError) {
+          const extra = nextHandoff();
+          log.warn(
+            { next: extra ? peerName(extra) : undefined },
+            extra ? `peer answered 507; trying handoff ${peerName(extra)}` : 'peer answered 507; ran out of handoffs',
+          );
+          if (extra) next.push(extra);
+        } else {
+          log.error({ err: errText(r.err) }, `replication of partition ${job.partition} to ${peerName(r.node)} failed`);
+        }
+      }
+      // The cached local hash may be stale: rehash, once, every suffix a peer holds differently
+      // before moving any data. A suffix the peer lacks altogether needs no rehash to be pushed.
+      const recheck = new Set<string>();
+      for (const { remote } of ok) {
+        for (const s of Object.keys(local)) if (remote[s] !== undefined && local[s] !== remote[s]) recheck.add(s);
+      }
+      if (recheck.size > 0) {
+        local = await this.dfm.getHashes(job.device, job.partition, job.policyIndex, { recalculate: [...recheck] });
         ctx.progress();
-        let suffixes = Object.keys(local).filter((s) => local[s] !== remote[s]);
-        if (suffixes.length > 0) {
-          // The cached local hash may be stale: rehash those suffixes before moving any data.
-          local = await this.dfm.getHashes(job.device, job.partition, job.policyIndex, { recalculate: suffixes });
-          ctx.progress();
-          stats.inc('suffix_hash', suffixes.length);
-          suffixes = suffixes.filter((s) => local[s] !== undefined && local[s] !== remote[s]);
-        }
+        stats.inc('suffix_hash', recheck.size);
+      }
+      const current = local;
+      // Peers of the local region at once; the peers of one remote region one after the other,
+      // stopping at the first success: one sync per remote region per pass, the receiving region
+      // spreads it (Swift).
+      const groups = new Map<string, { node: RingNode; remote: Record<string, string> }[]>();
+      for (const o of ok) {
+        const key = o.node.region === job.localDev.region ? `local-${o.node.id}` : `region-${o.node.region}`;
+        groups.set(key, [...(groups.get(key) ?? []), o]);
+      }
+      const syncOne = async ({ node, remote }: { node: RingNode; remote: Record<string, string> }): Promise<void> => {
+        if (node.region !== job.localDev.region && syncedRegions.has(node.region)) return;
+        const suffixes = Object.keys(current).filter((s) => current[s] !== remote[s]);
         if (suffixes.length === 0) {
           stats.inc('hashmatch');
           stats.inc('success');
-          continue;
+          return;
         }
-        let syncErr: unknown;
         try {
-          await this.sync(job, node, suffixes, ctx);
-          stats.inc('suffix_sync', suffixes.length);
+          let syncErr: unknown;
+          try {
+            await this.sync(job, node, suffixes, ctx);
+            stats.inc('suffix_sync', suffixes.length);
+          } catch (err) {
+            syncErr = err;
+          }
+          // Ask the peer to rehash what it got (or partly got) so its next answer reflects it.
+          await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
+          ctx.progress();
+          if (syncErr) throw syncErr;
+          if (node.region !== job.localDev.region) syncedRegions.add(node.region);
+          stats.inc('success');
         } catch (err) {
-          syncErr = err;
+          if (ctx.signal.aborted) throw err;
+          stats.failure(node.replicationIp, node.device);
+          ctx.logger.error(
+            { peer: peerName(node), err: errText(err) },
+            `replication of partition ${job.partition} to ${peerName(node)} failed`,
+          );
         }
-        // Ask the peer to rehash what it got (or partly got) so its next answer reflects it.
-        await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
-        ctx.progress();
-        if (syncErr) throw syncErr;
-        if (node.region !== job.localDev.region) syncedRegions.add(node.region);
-        stats.inc('success');
-      } catch (err) {
-        if (ctx.signal.aborted) throw err;
-        stats.failure(node.replicationIp, node.device);
-        log.error({ err: errText(err) }, `replication of partition ${job.partition} to ${peerName(node)} failed`);
-      }
+      };
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          for (const o of group) await syncOne(o);
+        }),
+      );
+      round = next;
+      answers = round.map(ask);
     }
   }
 
@@ -351,25 +392,29 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     const required = this.config.handoffDelete > 0 ? Math.min(this.config.handoffDelete, job.nodes.length) : job.nodes.length;
     const inSyncCount = new Map<string, number>();
     let successes = 0;
-    // Unlike Swift's one-sync-per-remote-region, every primary gets the push: the missing check
-    // makes a redundant one cheap, and only files confirmed on enough primaries are removed.
-    for (const node of job.nodes) {
-      if (ctx.signal.aborted) throw ctx.signal.reason as Error;
-      const log = ctx.logger.child({ peer: peerName(node) });
-      try {
-        const inSync = await this.sync(job, node, suffixes, ctx);
-        stats.inc('suffix_sync', suffixes.length);
-        await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
-        ctx.progress();
-        for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
-        successes++;
-        stats.inc('success');
-      } catch (err) {
-        if (ctx.signal.aborted) throw err;
-        stats.failure(node.replicationIp, node.device);
-        log.error({ err: errText(err) }, `revert of handoff partition ${job.partition} to ${peerName(node)} failed`);
-      }
-    }
+    // Unlike Swift's one-sync-per-remote-region, every primary gets the push (all at once): the
+    // missing check makes a redundant one cheap, and only files confirmed on enough primaries are
+    // removed.
+    await Promise.all(
+      job.nodes.map(async (node) => {
+        try {
+          const inSync = await this.sync(job, node, suffixes, ctx);
+          stats.inc('suffix_sync', suffixes.length);
+          await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
+          ctx.progress();
+          for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
+          successes++;
+          stats.inc('success');
+        } catch (err) {
+          if (ctx.signal.aborted) throw err;
+          stats.failure(node.replicationIp, node.device);
+          ctx.logger.error(
+            { peer: peerName(node), err: errText(err) },
+            `revert of handoff partition ${job.partition} to ${peerName(node)} failed`,
+          );
+        }
+      }),
+    );
     if (successes < required || job.nodes.length === 0) {
       ctx.logger.info({ successes, required }, `keeping handoff partition ${dir}: not enough primaries have it yet`);
       return false;

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Replication benchmark, Swift side (Swift 2.30.1 SAIO anchor, storage policy 1, rsync transport).
+# Needs the anchor's servers running (start.sh main) and swift_populate.py run first.
+#   (a) time until d1 holds all N objects again: passes of the object replicators of nodes 2..4
+#       (`swift-object-replicator CONF once -i 1`, in parallel, as on separate nodes)
+#   (b) an in-sync pass of node 2, and of all four nodes at once, after one settling pass
+# Prints one JSON line. usage: swift.sh N
+set -euo pipefail
+N=${1:-10000}
+A=/tmp/anchor-swift
+ETC=$A/etc
+OUT=$(mktemp -d /tmp/swift-replbench.XXXXXX)
+count() { find $A/srv/1/node/d1/objects-1 -name '*.data' 2>/dev/null | wc -l; }
+bytes() { find $A/srv/1/node/d1/objects-1 -name '*.data' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+now() { date +%s.%N; }
+run_nodes() { # tag, nodes...
+  local tag=$1; shift
+  for n in "$@"; do
+    /usr/bin/time -f 'MAXRSS_KB %M' -o "$OUT/$tag-$n.time" /usr/bin/swift-object-replicator "$ETC/object-server/$n.conf" once -i 1 >"$OUT/$tag-$n.log" 2>&1 &
+  done
+  wait
+}
+t0=$(now); passes=0
+while :; do
+  passes=$((passes+1))
+  run_nodes a$passes 2 3 4
+  [ "$(count)" -ge "$N" ] || [ $passes -ge 6 ] && break
+done
+t1=$(now)
+restored=$(count); missing=$(bytes)
+run_nodes settle 1 2 3 4
+t2=$(now); run_nodes one 2; t3=$(now)
+run_nodes four 1 2 3 4; t4=$(now)
+rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
+printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_onePassWallS":%s,"b_fourNodesWallS":%s,"maxRssMiB":%s}\n' \
+  "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$(echo "$t3 - $t2" | bc)" "$(echo "$t4 - $t3" | bc)" "$rss"
+rm -rf "$OUT"

@@ -1,0 +1,167 @@
+// Replication benchmark, Swiftlet side. Four object servers (one device each, 127.0.0.1), a
+// 3-replica ring of 1,024 partitions, N small objects that all have a replica on d1.
+//   (a) d1 wiped: time until d1 again holds every object (passes of the replicators of d2..d4,
+//       run at once as on separate nodes, repeated until complete)
+//   (b) a pass over the in-sync cluster (one node; and all four at once)
+//   (c) bytes the replicators sent (tar streams + missing-check/REPLICATE bodies) vs the bytes missing
+// Prints one JSON line with the figures. Usage: node swiftlet.mjs [objects=10000] [objectBytes=4096]
+import { spawn } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
+import { SwiftConf, Timestamp, silentLogger } from '@swiftlet/common';
+import { DiskFileManager } from '@swiftlet/diskfile';
+import { RingData } from '@swiftlet/ring';
+import { binPath, freePort, iniText, startProcess } from '@swiftlet/cluster';
+
+const OBJECTS = Number(process.argv[2] ?? 10_000);
+const OBJECT_BYTES = Number(process.argv[3] ?? 4096);
+const PART_POWER = 10;
+const SALT = { prefix: 'benchprefix', suffix: 'benchsuffix' };
+
+const dir = await mkdtemp(join(tmpdir(), 'swiftlet-replbench-'));
+const swiftDir = join(dir, 'etc');
+await mkdir(swiftDir, { recursive: true });
+await writeFile(join(swiftDir, 'swift.conf'), iniText({ 'swift-hash': { swift_hash_path_prefix: SALT.prefix, swift_hash_path_suffix: SALT.suffix } }));
+const swiftConf = SwiftConf.load(swiftDir);
+const nodes = [];
+for (let i = 1; i <= 4; i++) {
+  const n = { index: i, device: `d${i}`, port: await freePort(), devicesDir: join(dir, `node${i}`), conf: join(swiftDir, `object-server-${i}.conf`) };
+  await mkdir(join(n.devicesDir, n.device), { recursive: true });
+  await writeFile(
+    n.conf,
+    iniText({
+      DEFAULT: { devices: n.devicesDir, mount_check: false, bind_ip: '127.0.0.1', bind_port: n.port, swift_dir: swiftDir, recon_cache_path: join(dir, `recon${i}`), log_level: 'info' },
+      'object-server': { log_requests: false },
+      'object-replicator': { concurrency: 1, stats_interval: 3600 },
+    }),
+  );
+  nodes.push(n);
+}
+const parts = 1 << PART_POWER;
+const devs = nodes.map((n, i) => ({ id: i, region: 1, zone: i + 1, ip: '127.0.0.1', port: n.port, replicationIp: '127.0.0.1', replicationPort: n.port, device: n.device, weight: 1, meta: '' }));
+const rows = [0, 1, 2].map((r) => Uint16Array.from({ length: parts }, (_, p) => (p + r) % 4));
+await new RingData({ devs, replica2part2devId: rows, partShift: 32 - PART_POWER }).save(join(swiftDir, 'object.ring.gz'));
+const primaries = (p) => [0, 1, 2].map((r) => (p + r) % 4);
+
+// ---- population: OBJECTS objects with a replica on d1, written to their other two primaries --
+const managers = nodes.map((n) => new DiskFileManager({ devices: n.devicesDir, mountCheck: false, reclaimAgeS: 604800, fallocateReserve: { percent: 0 }, swiftConf, logger: silentLogger() }));
+const limit = pLimit(8);
+const t0pop = Date.now();
+const writes = [];
+let written = 0;
+const baseTs = Math.floor(Date.now() / 1000) - 3600;
+for (let i = 0; written < OBJECTS; i++) {
+  const name = `obj-${i}`;
+  const hash = swiftConf.hashPath('a', 'c', name);
+  const part = hash.digest.readUInt32BE(0) >>> (32 - PART_POWER);
+  const prim = primaries(part);
+  if (!prim.includes(0)) continue;
+  written++;
+  const body = randomBytes(OBJECT_BYTES);
+  const ts = Timestamp.fromSeconds(baseTs + i / 1000);
+  for (const idx of prim.filter((x) => x !== 0)) {
+    writes.push(
+      limit(async () => {
+        const df = managers[idx].diskFile(nodes[idx].device, part, 0, 'a', 'c', name);
+        await df.write(ts, { name: `/a/c/${name}`, 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) }, Readable.from([body]), { contentLength: body.length });
+      }),
+    );
+  }
+}
+await Promise.all(writes);
+// Warm the hash caches of the sources, as in a cluster that was in sync before d1 was lost.
+for (let idx = 1; idx < 4; idx++) {
+  const ps = await managers[idx].listPartitions(nodes[idx].device, 0);
+  await Promise.all(ps.map((p) => limit(() => managers[idx].getHashes(nodes[idx].device, p, 0))));
+}
+const populateS = (Date.now() - t0pop) / 1000;
+
+// ---- servers ---------------------------------------------------------------------------------
+const servers = [];
+for (const n of nodes) {
+  servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server', 'object-server'), args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
+}
+
+function runReplicator(n) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M', process.execPath, binPath('replicator', 'object-replicator'), n.conf, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const end = out.split('\n').filter((l) => l.includes('"pass":"end"')).map((l) => JSON.parse(l))[0];
+      const rss = Number(/MAXRSS_KB (\d+)/.exec(err)?.[1] ?? 0);
+      if (code !== 0 || !end) reject(new Error(`replicator ${n.index} exit ${code}: ${err.slice(-500)} ${out.slice(-500)}`));
+      else resolve({ summary: end, maxRssKiB: rss });
+    });
+  });
+}
+
+async function countData(n) {
+  const root = join(n.devicesDir, n.device, 'objects');
+  let count = 0;
+  let bytes = 0;
+  for (const p of await readdir(root).catch(() => [])) {
+    for (const s of await readdir(join(root, p)).catch(() => [])) {
+      if (!/^[0-9a-f]{3}$/.test(s)) continue;
+      for (const h of await readdir(join(root, p, s)).catch(() => [])) {
+        for (const f of await readdir(join(root, p, s, h)).catch(() => [])) {
+          if (f.endsWith('.data')) {
+            count++;
+            bytes += (await stat(join(root, p, s, h, f))).size;
+          }
+        }
+      }
+    }
+  }
+  return { count, bytes };
+}
+
+const result = { system: 'swiftlet', objects: OBJECTS, objectBytes: OBJECT_BYTES, partitions: parts, populateS };
+try {
+  // (a) + (c): d1 holds nothing (its copies were never written: the same as a wiped device).
+  let maxRss = 0;
+  let bytesSent = 0;
+  let passes = 0;
+  const ta = Date.now();
+  for (;;) {
+    passes++;
+    const runs = await Promise.all(nodes.slice(1).map(runReplicator));
+    for (const r of runs) {
+      maxRss = Math.max(maxRss, r.maxRssKiB);
+      bytesSent += (r.summary.stats.bytes_sent ?? 0) + (r.summary.stats.control_bytes ?? 0);
+    }
+    const { count } = await countData(nodes[0]);
+    if (count >= OBJECTS || passes >= 6) break;
+  }
+  result.a_refillS = (Date.now() - ta) / 1000;
+  result.a_passes = passes;
+  const after = await countData(nodes[0]);
+  result.a_restored = after.count;
+  result.c_bytesSent = bytesSent;
+  result.c_bytesMissing = after.bytes;
+  result.c_ratio = bytesSent / after.bytes;
+  // (b): settle every node once (d1 rehashes what it received), then time in-sync passes.
+  await Promise.all(nodes.map(runReplicator));
+  const tb = Date.now();
+  const one = await runReplicator(nodes[1]);
+  result.b_onePassWallS = (Date.now() - tb) / 1000;
+  result.b_onePassS = one.summary.durationS;
+  result.b_onePassJobs = one.summary.jobs;
+  result.b_onePassSynced = one.summary.stats.rsync;
+  const tb4 = Date.now();
+  const four = await Promise.all(nodes.map(runReplicator));
+  result.b_fourNodesWallS = (Date.now() - tb4) / 1000;
+  for (const r of [one, ...four]) maxRss = Math.max(maxRss, r.maxRssKiB);
+  result.maxRssMiB = Math.round(maxRss / 1024);
+} finally {
+  await Promise.all(servers.map((s) => s.stop()));
+  await rm(dir, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
