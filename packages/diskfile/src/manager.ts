@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { link, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   BadRequestError,
@@ -176,7 +176,8 @@ export class DiskFileManager {
   async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
     const suffix = basename(dirname(hashDir));
     const target = join(hashDir, name);
-    await ensureDir(hashDir);
+    // Folders created here are fsync'd after the link, together with it (one fsync per folder).
+    let topCreated = await mkdir(hashDir, { recursive: true });
     await invalidateSuffix(partDir, suffix);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -188,19 +189,27 @@ export class DiskFileManager {
           await rename(tmp, target);
           break;
         }
-        // A cleanup removed the (empty) hash folder between our mkdir and link.
-        if (isCode(err, 'ENOENT') && attempt < 3) {
-          await ensureDir(hashDir);
+        // A cleanup removed the (still empty) fresh folders between our mkdir and link.
+        if (isCode(err, 'ENOENT') && attempt < 5) {
+          const again = await mkdir(hashDir, { recursive: true });
+          if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
           await invalidateSuffix(partDir, suffix);
           continue;
         }
         throw err;
       }
     }
-    await fsyncDir(hashDir).catch((err: unknown) => {
-      // Only possible if a newer write already made our file obsolete and emptied the folder.
-      if (!isCode(err, 'ENOENT')) throw err;
-    });
+    // The link, then each new folder's entry in its parent, up to the parent of the topmost.
+    const toSync = [hashDir];
+    if (topCreated !== undefined) {
+      for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
+    }
+    for (const d of toSync) {
+      await fsyncDir(d).catch((err: unknown) => {
+        // Only possible if a newer write already made our file obsolete and emptied the folder.
+        if (!isCode(err, 'ENOENT')) throw err;
+      });
+    }
     await invalidateSuffix(partDir, suffix);
     await unlink(tmp).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
@@ -331,21 +340,6 @@ async function sweepTmp(devPath: string, logger: Logger, shouldRemove: (pid: num
   return removed;
 }
 
-
-/**
- * mkdirDurable that survives a concurrent cleanup removing the (still empty) folders it just
- * created before it could fsync them.
- */
-async function ensureDir(dir: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await mkdirDurable(dir);
-      return;
-    } catch (err) {
-      if (!isCode(err, 'ENOENT') || attempt >= 5) throw err;
-    }
-  }
-}
 
 function pidAlive(pid: number): boolean {
   try {

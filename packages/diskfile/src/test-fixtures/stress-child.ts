@@ -1,17 +1,22 @@
 /**
  * A child process of the hash cache stress test: `writer` writes .data/.ts/.meta files into a
  * few suffixes of one partition; `hasher` reads (and rewrites) the partition's hashes. Bounded by
- * count and time. Prints {"ops": n} on success.
+ * count and time. Prints `started` after its first operation and {"ops": n} on success.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ConflictError, silentLogger, SwiftConf, Timestamp } from '@swiftlet/common';
 import { DiskFileManager } from '../manager.js';
 
-const [mode, devices, partArg, durationArg, maxOpsArg] = process.argv.slice(2) as [string, string, string, string, string];
+const [mode, devices, partArg, durationArg, minOpsArg] = process.argv.slice(2) as [string, string, string, string, string];
 const partition = Number(partArg);
-const deadline = Date.now() + Number(durationArg);
-const maxOps = Number(maxOpsArg);
+// At least minOps operations and at least durationMs, whichever lasts longer (a loaded machine
+// is slow), but never more than 50 x minOps operations or 30 s.
+const started = Date.now();
+const deadline = started + Number(durationArg);
+const hardDeadline = started + 30_000;
+const minOps = Number(minOpsArg);
+const maxOps = minOps * 50;
 export const SUFFIXES = ['aaa', 'bbb', 'ccc', 'ddd'];
 
 const mgr = new DiskFileManager({
@@ -27,7 +32,7 @@ const hashes = Array.from({ length: 24 }, (_, i) => `${String(i).padStart(29, '0
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)] as T;
 
 let ops = 0;
-while (Date.now() < deadline && ops < maxOps) {
+while (ops < maxOps && Date.now() < hardDeadline && (ops < minOps || Date.now() < deadline)) {
   if (mode === 'writer') {
     const df = mgr.diskFileByHash('sda', partition, 0, pick(hashes));
     const r = Math.random();
@@ -42,5 +47,6 @@ while (Date.now() < deadline && ops < maxOps) {
     await mgr.getHashes('sda', partition, 0, Math.random() < 0.3 ? { recalculate: [pick(SUFFIXES)] } : {});
   }
   ops++;
+  if (ops === 1) process.stdout.write('started\n');
 }
-process.stdout.write(JSON.stringify({ ops }));
+process.stdout.write(`${JSON.stringify({ ops })}\n`);
