@@ -105,7 +105,10 @@ describe('create and add', () => {
       'Device d0r1z1-127.0.0.1:6200R127.0.0.1:6200/sdb1_"" with 100.0 weight got id 0\n' +
         'Device d1r1z2-127.0.0.2:6201R127.0.1.2:6301/sdc_"rack 7" with 50.5 weight got id 1\n',
     );
-    expect(r.stderr).toBe('WARNING: No region specified for z2-127.0.0.2:6201R127.0.1.2:6301/sdc_rack 7. Defaulting to region 1.\n');
+    expect(r.stderr).toBe(
+      'WARNING: No region specified for z2-127.0.0.2:6201R127.0.1.2:6301/sdc_rack 7. Defaulting to region 1.\n' +
+        `Next: swiftlet-ring-builder ${f} rebalance\n`,
+    );
   });
 
   it('adds with the option form, and IPv6 in brackets', () => {
@@ -238,6 +241,7 @@ describe('rebalance and the ring file', () => {
     expect(r.stdout).toMatch(/^Reassigned 192 \(300\.00%\) partitions\. Balance is now 0\.00\.  Dispersion is now 0\.00\n$/);
     expect(existsSync(ringFile)).toBe(true);
     expect(readdirSync(join(dir, 'backups')).some((n) => n.endsWith('.rb.ring.gz'))).toBe(true);
+    expect(r.stderr).toBe(`Next: copy ${ringFile} (md5 ${md5(ringFile)}) to every node's swift_dir\n`);
     const again = srb(f, 'rebalance');
     expect(again.status).toBe(1);
     expect(again.stdout).toMatch(/^No partitions could be reassigned\.\nThe time between rebalances must be at least min_part_hours: 1 hours \(0:(59|58):\d\d remaining\)\n$/);

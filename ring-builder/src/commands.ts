@@ -90,6 +90,14 @@ function devJson(d: BuilderDevice, balance?: number, flags?: string): Record<str
   return o;
 }
 
+/** The style guide's "next command" line; on stderr, so stdout stays what Swift prints. */
+function next(ctx: Ctx, what: string): void {
+  ctx.io.err(`Next: ${what}`);
+}
+const rebalanceNext = (ctx: Ctx): string => `swiftlet-ring-builder ${ctx.builderFile} rebalance`;
+const pushNext = (ctx: Ctx, md5: string): string => `copy ${ctx.ringFile} (md5 ${md5}) to every node's swift_dir`;
+const fileMd5 = (file: string): string => createHash('md5').update(readFileSync(file)).digest('hex');
+
 const liveDevs = (b: RingBuilder): BuilderDevice[] => b.devs.filter((d): d is BuilderDevice => d !== null);
 
 async function save(ctx: Ctx, b: RingBuilder): Promise<void> {
@@ -137,6 +145,7 @@ async function create(ctx: Ctx): Promise<number> {
   const minPartHours = parseIntArg(args[2] as string, 'min_part_hours');
   const b = RingBuilder.create(partPower, replicas, minPartHours);
   await save(ctx, b);
+  next(ctx, `swiftlet-ring-builder ${ctx.builderFile} add r<region>z<zone>-<ip>:<port>/<device> <weight> [...]`);
   return EXIT_SUCCESS;
 }
 
@@ -228,6 +237,7 @@ async function add(ctx: Ctx, b: RingBuilder): Promise<number> {
     ctx.io.out(`Device ${formatDevice(shown)} with ${pyFloat(shown.weight)} weight got id ${id}`);
   }
   await save(ctx, b);
+  next(ctx, rebalanceNext(ctx));
   return EXIT_SUCCESS;
 }
 
@@ -248,6 +258,7 @@ async function remove(ctx: Ctx, b: RingBuilder): Promise<number> {
     ctx.io.out(`${shown} marked for removal and will be removed next rebalance.`);
   }
   await save(ctx, b);
+  next(ctx, rebalanceNext(ctx));
   return EXIT_SUCCESS;
 }
 
@@ -275,6 +286,7 @@ function setter(
       }
     }
     await save(ctx, b);
+    next(ctx, rebalanceNext(ctx));
     return EXIT_SUCCESS;
   };
 }
@@ -327,6 +339,7 @@ async function setInfo(ctx: Ctx, b: RingBuilder): Promise<number> {
     }
   }
   await save(ctx, b);
+  next(ctx, `swiftlet-ring-builder ${ctx.builderFile} write_ring (no rebalance needed), then copy ${ctx.ringFile} to every node`);
   return EXIT_SUCCESS;
 }
 
@@ -349,6 +362,7 @@ async function setOverload(ctx: Ctx, b: RingBuilder): Promise<number> {
   ctx.io.out(`The overload factor is now ${fixed(b.overload * 100, 2)}% (${fixed(b.overload, 6)})`);
   ctx.io.out('The change will take effect after the next rebalance.');
   await save(ctx, b);
+  next(ctx, rebalanceNext(ctx));
   return status;
 }
 
@@ -362,6 +376,7 @@ async function setReplicas(ctx: Ctx, b: RingBuilder): Promise<number> {
   ctx.io.out(`The replica count is now ${fixed(b.replicas, 6)}.`);
   ctx.io.out('The change will take effect after the next rebalance.');
   await save(ctx, b);
+  next(ctx, rebalanceNext(ctx));
   return EXIT_SUCCESS;
 }
 
@@ -494,6 +509,7 @@ async function rebalance(ctx: Ctx, b: RingBuilder): Promise<number> {
   await ring.save(backupName(ctx, ctx.ringFile));
   await ring.save(ctx.ringFile);
   await save(ctx, b);
+  next(ctx, pushNext(ctx, fileMd5(ctx.ringFile)));
   return status;
 }
 
@@ -506,6 +522,7 @@ async function writeRing(ctx: Ctx, b: RingBuilder): Promise<number> {
   const ring = b.getRingData();
   await ring.save(backupName(ctx, ctx.ringFile));
   await ring.save(ctx.ringFile);
+  next(ctx, pushNext(ctx, fileMd5(ctx.ringFile)));
   return EXIT_SUCCESS;
 }
 
@@ -513,6 +530,7 @@ async function pretend(ctx: Ctx, b: RingBuilder): Promise<number> {
   parseOptions(ctx.argv, []);
   b.pretendMinPartHoursPassed();
   await save(ctx, b);
+  next(ctx, rebalanceNext(ctx));
   return EXIT_SUCCESS;
 }
 
