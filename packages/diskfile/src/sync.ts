@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { readdir, rmdir, unlink } from 'node:fs/promises';
+import { open, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tarStream from 'tar-stream';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
@@ -21,6 +21,9 @@ import type { SuffixFiles } from './types.js';
 
 /** Swift's MAX_FILE_SIZE plus room for the metadata trailer. */
 export const DEFAULT_MAX_ENTRY_BYTES = 5368709122 + MAX_METADATA_BYTES + TRAILER_BYTES;
+
+/** Hash folders published at once by receiveTar. */
+const PUBLISH_CONCURRENCY = 8;
 
 const PATH_RE = /^([0-9a-f]{3})\/([0-9a-f]{32})\/([^/]+)$/;
 
@@ -140,7 +143,7 @@ interface Staged {
   file: string;
 }
 
-/** Reads `tar` to the end, validating every entry; returns the staged tmp files (all synced). */
+/** Reads `tar` to the end, validating every entry into tmp files (synced when published). */
 async function stageEntries(
   mgr: DiskFileManager,
   devPath: string,
@@ -290,7 +293,6 @@ async function receiveEntry(
     } else if (bodyLength !== 0) {
       throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
     }
-    await fh.datasync();
   } finally {
     await fh.close();
   }
@@ -314,24 +316,44 @@ export async function receiveTar(
     if (opts.partPower !== undefined) stageOpts.partPower = opts.partPower;
     await stageEntries(mgr, devPath, partition, policyIndex, tar, stageOpts, staged);
     // The whole stream is valid: publish each file exactly as a write does, keeping the newest.
-    while (staged.length > 0) {
-      const s = staged.shift() as Staged;
-      const hashDir = join(partDir, s.suffix, s.hash);
-      const have = await listNames(hashDir);
-      const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
-      if (have.includes(s.file) || !kept) {
-        skipped++;
-        await unlink(s.tmp).catch(() => undefined);
-        continue;
-      }
-      try {
-        await mgr.publish(s.tmp, partDir, hashDir, s.file);
-      } catch (err) {
-        await unlink(s.tmp).catch(() => undefined);
-        throw err;
-      }
-      received++;
+    // Hash folders are independent, so several are published at once (their fsyncs overlap);
+    // the files of one hash folder go in stream order.
+    const groups = new Map<string, Staged[]>();
+    for (const s of staged) {
+      const key = `${s.suffix}/${s.hash}`;
+      const g = groups.get(key);
+      if (g) g.push(s);
+      else groups.set(key, [s]);
     }
+    const queue = [...groups.values()];
+    const publishGroup = async (group: Staged[]): Promise<void> => {
+      for (const s of group) {
+        const hashDir = join(partDir, s.suffix, s.hash);
+        const have = await listNames(hashDir);
+        const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
+        if (have.includes(s.file) || !kept) {
+          skipped++;
+          await unlink(s.tmp).catch(() => undefined);
+          continue;
+        }
+        const fh = await open(s.tmp, 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await mgr.publish(s.tmp, partDir, hashDir, s.file);
+        received++;
+      }
+    };
+    const worker = async (): Promise<void> => {
+      for (let g = queue.shift(); g !== undefined; g = queue.shift()) await publishGroup(g);
+    };
+    // Settle every worker before the tmp files are swept below.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, queue.length) }, worker));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    staged.length = 0;
   } finally {
     await Promise.all(staged.map((s) => unlink(s.tmp).catch(() => undefined)));
   }
