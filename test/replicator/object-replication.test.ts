@@ -325,6 +325,21 @@ describe('object replicator', () => {
       const res = await push(body);
       expect(res.status, res.text).toBe(400);
     }
+    const encoded = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const body = hostile[0] as Buffer;
+      const req = request(
+        { host: '127.0.0.1', port: target.port, method: 'PUT', path: `/_sync/${target.device}/${part}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Encoding': 'br', 'Content-Length': body.length } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(encoded.status).toBe(400);
+    expect(encoded.text).toMatch(/unsupported Content-Encoding "br"/);
     const whole = await tarOf([{ name: good, body: Buffer.alloc(4096, 1) }]);
     const truncated = whole.subarray(0, 512 + 1000);
     const res = await push(truncated).catch((err: Error) => ({ status: 0, text: err.message }));

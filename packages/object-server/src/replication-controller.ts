@@ -7,6 +7,8 @@
  */
 import { BadRequestError, readBody, type SwiftConf } from '@swiftlet/common';
 import type { DiskFileManager } from '@swiftlet/diskfile';
+import { pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { Context } from 'koa';
 import type { ObjectServerConfig } from './config.js';
 import { sendContinue } from './object-controller.js';
@@ -59,8 +61,13 @@ export class ReplicationController {
     const policy = policyIndex(ctx.req.headers, this.swiftConf);
     await this.diskfiles.checkDevice(p.device);
     const ring = this.rings.get('object', policy);
+    // The replicator may gzip the tar (small files: tar headers and padding cost more than the
+    // data); anything else that is encoded is refused before a byte is read.
+    const encoding = (ctx.get('Content-Encoding') || 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') throw new BadRequestError(`unsupported Content-Encoding "${encoding}"`);
     sendContinue(ctx.req, ctx.res);
-    const result = await this.diskfiles.receiveTar(p.device, p.partition, policy, ctx.req, {
+    const body = encoding === 'gzip' ? pipeline(ctx.req, createGunzip(), () => undefined) : ctx.req;
+    const result = await this.diskfiles.receiveTar(p.device, p.partition, policy, body, {
       maxEntryBytes: this.config.maxSyncEntryBytes,
       partPower: ring.partPower,
     });

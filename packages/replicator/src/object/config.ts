@@ -3,7 +3,7 @@
  * `[object-replicator]` (Swift's key names; every key and default is documented in
  * etc/object-server.conf). Read once at start-up into a frozen object.
  */
-import { ConfigFile, DEFAULT_SWIFT_DIR } from '@swiftlet/common';
+import { ConfigError, ConfigFile, DEFAULT_SWIFT_DIR } from '@swiftlet/common';
 
 export interface ObjectReplicatorConfig {
   file: string;
@@ -29,6 +29,8 @@ export interface ObjectReplicatorConfig {
   /** 0 = unlimited. */
   maxBytesPerSecond: number;
   ringCheckIntervalS: number;
+  /** gzip the pushed tar: yes, no, or auto (when the files pushed are small, mean < 64 KiB). */
+  syncCompress: 'auto' | 'yes' | 'no';
   logLevel: string;
 }
 
@@ -63,6 +65,15 @@ export function objectReplicatorConfig(conf: ConfigFile): ObjectReplicatorConfig
     reconCachePath: sec.string('recon_cache_path', '/var/cache/swiftlet'),
     maxBytesPerSecond: sec.number('max_bytes_per_second', 0, { min: 0 }),
     ringCheckIntervalS: sec.number('ring_check_interval', 15, { min: 0.001 }),
+    syncCompress: syncCompress(sec.string('sync_compress', 'auto'), conf.file),
     logLevel: sec.string('log_level', 'info').toLowerCase(),
   });
+}
+
+function syncCompress(raw: string, file: string): 'auto' | 'yes' | 'no' {
+  const v = raw.trim().toLowerCase();
+  if (v === 'auto') return 'auto';
+  if (['true', '1', 'yes', 'on', 't', 'y'].includes(v)) return 'yes';
+  if (['false', '0', 'no', 'off', 'f', 'n'].includes(v)) return 'no';
+  throw new ConfigError(`${file} [object-replicator] sync_compress must be auto, yes or no (was "${raw}")`);
 }

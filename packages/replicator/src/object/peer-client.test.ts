@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BandwidthLimiter } from './bandwidth-limit.js';
 import { isPushableFile, PeerClient, PeerUnavailableError } from './peer-client.js';
@@ -74,8 +75,9 @@ describe('PeerClient against a receiving HTTP server', () => {
           next();
         });
       });
-      extract.on('finish', () => res.writeHead(200).end(JSON.stringify({ received: n, skipped: 0 })));
-      req.pipe(extract);
+      extract.on('finish', () => res.writeHead(200).end(JSON.stringify({ received: n, skipped: 0, gzip: req.headers['content-encoding'] === 'gzip' })));
+      if (req.headers['content-encoding'] === 'gzip') req.pipe(createGunzip()).pipe(extract);
+      else req.pipe(extract);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const a = server.address();
@@ -107,6 +109,16 @@ describe('PeerClient against a receiving HTTP server', () => {
     expect(received).toEqual({ [offered[0] as string]: '300000', [offered[1] as string]: '0' });
     expect(progressBytes).toBe(r.bytes);
     expect(r.bytes).toBeGreaterThan(300_000);
+  });
+
+  it('gzips the tar when asked: the same files arrive, fewer bytes travel', async () => {
+    mode = 'ok';
+    const c = new PeerClient(timeouts);
+    const files = [`abc/${HASH}/1700000000.00000.data`, `abc/${HASH}/1700000001.00000.meta`];
+    const r = await c.push(peer(), 3, 0, dir, files, new AbortController().signal, () => undefined, { compress: true });
+    expect(r.sent).toEqual(files);
+    expect(r.received).toBe(2);
+    expect(r.bytes).toBeLessThan(10_000); // 300 kB of one repeated byte
   });
 
   it('honours the bandwidth limit', async () => {
