@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring } from '@swiftlet/ring';
+import { Ring, RingBuilder } from '@swiftlet/ring';
+import { parseDeviceString } from './args.js';
 
 const CLI = fileURLToPath(new URL('../bin/swiftlet-ring-builder.js', import.meta.url));
 // Swift's own CLI, many commands in one python3 process (its start-up costs seconds on a busy machine).
@@ -53,11 +54,15 @@ function swiftBatch(commands: string[][]): Run[] {
 
 const md5 = (f: string): string => createHash('md5').update(readFileSync(f)).digest('hex');
 
-/** A fresh builder file with the given devices (device string, weight pairs). */
-function builder(name: string, devs: string[] = [], partPower = '6', replicas = '3', mph = '1'): string {
+/** A fresh builder file with the given devices (device string, weight pairs), made in-process. */
+async function builder(name: string, devs: string[] = [], partPower = 6, replicas = 3, mph = 1): Promise<string> {
   const f = join(dir, name);
-  expect(srb(f, 'create', partPower, replicas, mph).status).toBe(0);
-  if (devs.length) expect(srb(f, 'add', ...devs).status).toBe(0);
+  const b = RingBuilder.create(partPower, replicas, mph);
+  for (let i = 0; i < devs.length; i += 2) {
+    const d = parseDeviceString(devs[i] as string);
+    b.addDev({ ...d, region: d.region ?? 1, weight: Number(devs[i + 1]) });
+  }
+  await b.save(f);
   return f;
 }
 
@@ -92,13 +97,18 @@ afterAll(() => {
 
 describe('create and add', () => {
   it('creates a builder file and a backup', () => {
-    const f = builder('create.builder');
+    const f = join(dir, 'create.builder');
+    const r = srb(f, 'create', '6', '3', '1');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
     expect(existsSync(f)).toBe(true);
+    const s = JSON.parse(srb(f, '--json').stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({ partitions: 64, replicas: 3, min_part_hours: 1, devices: [] });
     expect(readdirSync(join(dir, 'backups')).some((n) => n.endsWith('.create.builder'))).toBe(true);
   });
 
-  it('adds several devices per call in the string form, defaulting region with a warning', () => {
-    const f = builder('add.builder');
+  it('adds several devices per call in the string form, defaulting region with a warning', async () => {
+    const f = await builder('add.builder');
     const r = srb(f, 'add', 'r1z1-127.0.0.1:6200/sdb1', '100', 'z2-127.0.0.2:6201R127.0.1.2:6301/sdc_rack 7', '50.5');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(
@@ -111,8 +121,8 @@ describe('create and add', () => {
     );
   });
 
-  it('adds with the option form, and IPv6 in brackets', () => {
-    const f = builder('addopt.builder');
+  it('adds with the option form, and IPv6 in brackets', async () => {
+    const f = await builder('addopt.builder');
     const r = srb(f, 'add', '--region', '2', '--zone=3', '--ip', '127.0.0.9', '--port', '6200',
       '--replication-ip', '127.0.1.9', '--replication-port', '6300', '--device', 'sdd', '--weight', '10', '--meta', 'm');
     expect(r.stdout).toBe('Device d0r2z3-127.0.0.9:6200R127.0.1.9:6300/sdd_"m" with 10.0 weight got id 0\n');
@@ -122,8 +132,8 @@ describe('create and add', () => {
     expect(s.devices.map((d) => d.id).sort()).toEqual([0, 1]);
   });
 
-  it("prints the same add lines and pre-rebalance summary as Swift's swift-ring-builder", () => {
-    const ours = builder('same.builder');
+  it("prints the same add lines and pre-rebalance summary as Swift's swift-ring-builder", async () => {
+    const ours = await builder('same.builder');
     const theirs = join(dir, 'same-swift.builder');
     const devs = ['r1z1-127.0.0.1:6200/sdb1', '100', 'r1z2-127.0.0.2:6200R10.0.0.2:6300/sdb2_meta here', '50.25'];
     const [created, b, sb] = swiftBatch([[theirs, 'create', '6', '3', '1'], [theirs, 'add', ...devs], [theirs]]) as [Run, Run, Run];
@@ -141,8 +151,8 @@ describe('create and add', () => {
 
 describe('bad input: one line on stderr, exit 2, builder unchanged', () => {
   let f: string;
-  beforeAll(() => {
-    f = builder('bad.builder', ['r1z1-127.0.0.1:6200/sdb1', '100']);
+  beforeAll(async () => {
+    f = await builder('bad.builder', ['r1z1-127.0.0.1:6200/sdb1', '100']);
   });
 
   it('unknown command', () => expectRefused(f, [f, 'frobnicate'], /^Unknown command: frobnicate$/));
@@ -198,8 +208,8 @@ describe('bad input: one line on stderr, exit 2, builder unchanged', () => {
     expectRefused(f, [f, 'dispersion'], /is not rebalanced yet/);
     expectRefused(f, [f, 'list_parts', 'd0'], /is not rebalanced yet/);
   });
-  it('write_ring of an empty builder', () => {
-    const empty = builder('empty.builder');
+  it('write_ring of an empty builder', async () => {
+    const empty = await builder('empty.builder');
     expectRefused(empty, [empty, 'write_ring'], /^Unable to write empty ring\.$/);
     expect(existsSync(join(dir, 'empty.ring.gz'))).toBe(false);
   });
@@ -230,8 +240,8 @@ describe('bad input: one line on stderr, exit 2, builder unchanged', () => {
 describe('rebalance and the ring file', () => {
   let f: string;
   let ringFile: string;
-  beforeAll(() => {
-    f = builder('rb.builder', SIX_DEVS);
+  beforeAll(async () => {
+    f = await builder('rb.builder', SIX_DEVS);
     ringFile = join(dir, 'rb.ring.gz');
   });
 
@@ -334,8 +344,8 @@ describe('rebalance and the ring file', () => {
 
 describe('read commands', () => {
   let f: string;
-  beforeAll(() => {
-    f = builder('read.builder', SIX_DEVS);
+  beforeAll(async () => {
+    f = await builder('read.builder', SIX_DEVS);
     srb(f, 'rebalance', '--seed', '3');
   });
 
@@ -354,7 +364,7 @@ describe('read commands', () => {
     expect(lp.stdout.trim().split('\n')).toHaveLength(65);
   });
 
-  it('dispersion: 0 with one replica per zone, exit 1 when a worst tier exists', () => {
+  it('dispersion: 0 with one replica per zone, exit 1 when a worst tier exists', async () => {
     const d = srb(f, 'dispersion', '-v');
     expect(d.status).toBe(0);
     expect(d.stdout).toMatch(/^Dispersion is 0\.000000, Balance is 0\.000000, Overload is 0\.00%\nRequired overload is 0\.000000%\n-+\nTier +Parts +% +Max +0 +1 +2 +3\n-+\n/);
@@ -365,15 +375,15 @@ describe('read commands', () => {
     expect(j.dispersion).toBe(0);
     // two zones for three replicas: some zone holds two replicas of a partition
     // a light third zone: with overload 0 the weights win and zones 1-2 hold two replicas of some partitions
-    const g = builder('lopsided.builder', [...SIX_DEVS.slice(0, 8), 'r1z3-10.0.0.3:6200/sda', '20']);
+    const g = await builder('lopsided.builder', [...SIX_DEVS.slice(0, 8), 'r1z3-10.0.0.3:6200/sda', '20']);
     srb(g, 'rebalance', '--seed', '1');
     const w = srb(g, 'dispersion');
     expect(w.status).toBe(1);
     expect(w.stdout).toMatch(/^Worst tier is \d+\.\d{6} \(r1z\d/m);
   });
 
-  it('warns when there are fewer zones or hosts than replicas', () => {
-    const g = builder('onezone.builder', SIX_DEVS.slice(0, 4));
+  it('warns when there are fewer zones or hosts than replicas', async () => {
+    const g = await builder('onezone.builder', SIX_DEVS.slice(0, 4));
     const r = srb(g);
     expect(r.stderr).toContain('WARNING: 3 replicas but only 1 zone with weight');
     expect(r.stderr).toContain('WARNING: 3 replicas but only 1 host with weight');
