@@ -186,6 +186,32 @@ describe('cleanup rules on write (checklist 29-31)', () => {
   });
 });
 
+describe('crash points', () => {
+  it('a write that died before its link leaves the old object; start-up and age sweeps remove its tmp file', async () => {
+    const df = tree.mgr.diskFile('sda', 2, 0, 'a', 'c', 'o');
+    await df.write(T(NOW - 10), {}, bodyOf('old'), {});
+    const tmpDir = join(tree.devices, 'sda', 'tmp');
+    // A dead writer's half-written body (PID 999999999 does not exist) and a live one's.
+    await writeFile(join(tmpDir, `999999999.00112233.0.2.${df.suffix}.tmp`), 'half a bo');
+    const liveName = `${process.pid}.44556677.0.2.${df.suffix}.tmp`;
+    await writeFile(join(tmpDir, liveName), 'in progress');
+    const st = await df.open();
+    expect(st).toMatchObject({ kind: 'object', timestamp: T(NOW - 10) });
+    if (st.kind === 'object') expect((await readAll(df.reader(st))).toString()).toBe('old');
+    expect(await tree.mgr.removeStaleTmp()).toBe(1);
+    expect(await readdir(tmpDir)).toEqual([liveName]);
+    // The age sweep removes even a live writer's file once it is old enough.
+    expect(await tree.mgr.cleanupTmp('sda', 3600)).toBe(0);
+    const later = await makeTree({ devices: tree.devices, now: () => Date.now() / 1000 + 7200 });
+    try {
+      expect(await later.mgr.cleanupTmp('sda', 3600)).toBe(1);
+    } finally {
+      await later.cleanup();
+    }
+    expect(await readdir(tmpDir)).toEqual([]);
+  });
+});
+
 describe('quarantine', () => {
   it('a flipped byte: the full read fails after quarantining, the next open is absent', async () => {
     const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');

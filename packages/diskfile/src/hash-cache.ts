@@ -22,7 +22,7 @@
  *    append can never fall between a read and a truncate.
  * 3. A write appends its suffix before publishing the file (crash safety, as Swift) AND after
  *    (a consolidation may have taken the first entry and rehashed the suffix before the file became
- *    visible). The publish is a link() from `<device>/tmp/`, and the tmp name is unlinked only after
+ *    visible). Only the second entry needs the inode check of point 1; both go through one fd. The publish is a link() from `<device>/tmp/`, and the tmp name is unlinked only after
  *    the second append: a crash in between leaves the tmp file, whose name carries policy,
  *    partition and suffix, and start-up cleanup invalidates that suffix before deleting it.
  * 4. Rehashing runs without the lock; its result is written back under the lock only if `hashes`
@@ -92,17 +92,34 @@ async function readText(path: string): Promise<string | null> {
 
 /** Journals `suffix` as invalid (lock-free, see the header). The partition folder must exist. */
 export async function invalidateSuffix(partDir: string, suffix: string): Promise<void> {
+  const journal = await openJournal(partDir, suffix);
+  await journal.append(true);
+  await journal.close();
+}
+
+/**
+ * The journal of one write: `append(false)` before the publish (crash safety; may land in a
+ * journal a consolidation is taking, which the checked second entry makes harmless), then
+ * `append(true)` after it. One open file serves both, to save syscalls on the write path.
+ */
+export async function openJournal(partDir: string, suffix: string): Promise<{ append(verify: boolean): Promise<void>; close(): Promise<void> }> {
   const path = join(partDir, INVALID_FILE);
-  for (;;) {
-    const fh = await open(path, 'a');
-    try {
-      await fh.write(`${suffix}\n`);
-      const [mine, now] = await Promise.all([fh.stat(), stat(path).catch(() => undefined)]);
-      if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) return;
-    } finally {
-      await fh.close();
-    }
-  }
+  const line = `${suffix}\n`;
+  let fh = await open(path, 'a');
+  return {
+    async append(verify: boolean): Promise<void> {
+      for (;;) {
+        await fh.write(line);
+        if (!verify) return;
+        const [mine, now] = await Promise.all([fh.stat(), stat(path).catch(() => undefined)]);
+        if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) return;
+        // Renamed away by a consolidation (maybe already read): append to the live journal.
+        await fh.close();
+        fh = await open(path, 'a');
+      }
+    },
+    close: () => fh.close(),
+  };
 }
 
 function lockPath(partDir: string): string {

@@ -16,7 +16,7 @@ import {
   type SwiftConf,
 } from '@swiftlet/common';
 import { DiskFile } from './disk-file.js';
-import { getPartitionHashes, invalidateSuffix } from './hash-cache.js';
+import { getPartitionHashes, invalidateSuffix, openJournal } from './hash-cache.js';
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { cleanupHashDir, isCode } from './ondisk.js';
 import * as sync from './sync.js';
@@ -178,39 +178,43 @@ export class DiskFileManager {
     const target = join(hashDir, name);
     // Folders created here are fsync'd after the link, together with it (one fsync per folder).
     let topCreated = await mkdir(hashDir, { recursive: true });
-    await invalidateSuffix(partDir, suffix);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await link(tmp, target);
-        break;
-      } catch (err) {
-        if (isCode(err, 'EEXIST')) {
-          // The same timestamp again (a retried PUT, a replicated copy): replace it atomically.
-          await rename(tmp, target);
+    const journal = await openJournal(partDir, suffix);
+    try {
+      await journal.append(false);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await link(tmp, target);
           break;
+        } catch (err) {
+          if (isCode(err, 'EEXIST')) {
+            // The same timestamp again (a retried PUT, a replicated copy): replace it atomically.
+            await rename(tmp, target);
+            break;
+          }
+          // A cleanup removed the (still empty) fresh folders between our mkdir and link.
+          if (isCode(err, 'ENOENT') && attempt < 5) {
+            const again = await mkdir(hashDir, { recursive: true });
+            if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
+            continue;
+          }
+          throw err;
         }
-        // A cleanup removed the (still empty) fresh folders between our mkdir and link.
-        if (isCode(err, 'ENOENT') && attempt < 5) {
-          const again = await mkdir(hashDir, { recursive: true });
-          if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
-          await invalidateSuffix(partDir, suffix);
-          continue;
-        }
-        throw err;
       }
+      // The link, then each new folder's entry in its parent, up to the parent of the topmost.
+      const toSync = [hashDir];
+      if (topCreated !== undefined) {
+        for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
+      }
+      for (const d of toSync) {
+        await fsyncDir(d).catch((err: unknown) => {
+          // Only possible if a newer write already made our file obsolete and emptied the folder.
+          if (!isCode(err, 'ENOENT')) throw err;
+        });
+      }
+      await journal.append(true);
+    } finally {
+      await journal.close();
     }
-    // The link, then each new folder's entry in its parent, up to the parent of the topmost.
-    const toSync = [hashDir];
-    if (topCreated !== undefined) {
-      for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
-    }
-    for (const d of toSync) {
-      await fsyncDir(d).catch((err: unknown) => {
-        // Only possible if a newer write already made our file obsolete and emptied the folder.
-        if (!isCode(err, 'ENOENT')) throw err;
-      });
-    }
-    await invalidateSuffix(partDir, suffix);
     await unlink(tmp).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
     });
