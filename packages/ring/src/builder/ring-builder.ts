@@ -666,8 +666,8 @@ export class RingBuilder {
     }
     const a = this.clone();
     const ra = new Rebalance(a, seed, false).run();
-    // The plain strategy reached the plan to within one part-replica per device: nothing to gain.
-    if (a.devs.every((d) => !d || !(d.weight > 0) || Math.abs(d.partsWanted) <= 1)) {
+    // Nothing left to gain: balanced to within 0.1 % and fully dispersed.
+    if (ra.balance < 0.1 && ra.dispersion === 0) {
       if (!opts.dryRun) this.adopt(a);
       return ra;
     }
@@ -873,7 +873,9 @@ class Rebalance {
   /** Adds (sign 1) or removes (-1) the replica counts of partition p to the scratch tier counts. */
   private count(p: number, sign: number): void {
     const devTier = this.tree.devTier;
-    for (const row of this.rows) {
+    const rows = this.rows;
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
       if (p >= row.length) continue;
       const d = row[p]!;
       if (d === NONE) continue;
@@ -1114,10 +1116,19 @@ class Rebalance {
     const { min, max } = this.plan;
     const cnt = this.cnt;
     const pw = this.pw;
-    // Relative want of each device (positive: below its planned share).
+    // Relative want of each device (positive: below its share). Leveling measures against the
+    // plan's exact (fractional) share, the figure balance is reported against, rather than the
+    // rounded parts_wanted.
     const planned = new Float64Array(pw.length).fill(1);
-    for (const d of b.devs) if (d && d.weight > 0) planned[d.id] = Math.max(1, this.devParts[d.id]! + pw[d.id]!);
-    const rel = (d: number): number => pw[d]! / planned[d]!;
+    const devParts = this.devParts;
+    for (const d of b.devs) {
+      if (!d || !(d.weight > 0)) continue;
+      planned[d.id] = level
+        ? Math.max(1e-9, this.plan.target[devTier[d.id * TIER_DEPTH + 3]!]! * this.parts)
+        : Math.max(1, devParts[d.id]! + pw[d.id]!);
+    }
+    const want = level ? (d: number): number => planned[d]! - devParts[d]! : (d: number): number => pw[d]!;
+    const rel = (d: number): number => want(d) / planned[d]!;
     // Leveling: a source ends at rel + 1/planned, a destination at rel - 1/planned; a move must
     // leave the destination still wanting more (relatively) than the source then does.
     let minSrc = Infinity;
@@ -1125,23 +1136,23 @@ class Rebalance {
     for (const d of b.devs) {
       if (!d || !(d.weight > 0)) continue;
       minSrc = Math.min(minSrc, rel(d.id) + 1 / planned[d.id]!);
-      if (pw[d.id]! > 0) maxDst = Math.max(maxDst, rel(d.id) - 1 / planned[d.id]!);
+      if (want(d.id) > 0) maxDst = Math.max(maxDst, rel(d.id) - 1 / planned[d.id]!);
     }
-    const needy = (d: number): boolean => pw[d]! > 0 && (!level || rel(d) - 1 / planned[d]! > minSrc);
+    const needy = (d: number): boolean => want(d) > 0 && (!level || rel(d) - 1 / planned[d]! > minSrc);
     const avail = new Float64Array(tree.count);
     let over = 0;
     for (const d of b.devs) {
       if (!d) continue;
-      const w = pw[d.id]!;
-      if (w < 0 && this.devParts[d.id]! > 0) over++;
+      if (pw[d.id]! < 0 && this.devParts[d.id]! > 0) over++;
       if (!(d.weight > 0) || !needy(d.id)) continue;
+      const w = want(d.id);
       avail[ROOT]! += w;
       for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[d.id * TIER_DEPTH + k]!]! += w;
     }
     if ((over === 0 && !level) || avail[ROOT]! <= 0) return 0;
     if (level && !(maxDst > minSrc)) return 0;
     const dropFromAvail = (d: number): void => {
-      const w = pw[d]!;
+      const w = want(d);
       if (w <= 0) return;
       avail[ROOT]! -= w;
       for (let k = 0; k < TIER_DEPTH; k++) avail[devTier[d * TIER_DEPTH + k]!]! -= w;
@@ -1342,7 +1353,8 @@ class Rebalance {
       }
     };
     const count2 = (p: number, sign: number): void => {
-      for (const row of this.rows) {
+      for (let i = 0; i < this.rows.length; i++) {
+        const row = this.rows[i]!;
         if (p >= row.length || row[p] === NONE) continue;
         const base = row[p]! * TIER_DEPTH;
         for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[base + k]!]! += sign;
@@ -1350,6 +1362,7 @@ class Rebalance {
     };
     /** A slot of X that can go straight to an underweight device: [slot, dst], or null. */
     const noPass = new Uint8Array(nDev);
+    let noPassChanged = false;
     const passOf = (x: number, exceptPart: number): [number, number] | null => {
       if (noPass[x]) return null;
       for (let i = off[x]!; i < off[x + 1]! && budget > 0; i++) {
@@ -1364,10 +1377,14 @@ class Rebalance {
         count2(q, -1);
         if (y >= 0) return [slots[i]!, y];
       }
-      if (budget > 0) noPass[x] = 1;
+      if (budget > 0) {
+        // Devices unable to pass anything on now never will (needs only shrink): drop them.
+        noPass[x] = 1;
+        noPassChanged = true;
+      }
       return null;
     };
-    const weighted: number[] = [];
+    let weighted: number[] = [];
     for (const d of b.devs) if (d && d.weight > 0) weighted.push(d.id);
     const moveSlot = (p: number, r: number, from: number, to: number): void => {
       this.rows[r]![p] = to;
@@ -1390,6 +1407,10 @@ class Rebalance {
       this.count(p, 1);
       for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[s * TIER_DEPTH + k]!]!--;
       let moved = false;
+      if (noPassChanged) {
+        weighted = weighted.filter((x) => !noPass[x]);
+        noPassChanged = false;
+      }
       for (const x of weighted) {
         if (x === s || noPass[x]) continue;
         let fits = true;
