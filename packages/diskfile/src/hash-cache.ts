@@ -21,14 +21,19 @@
  *    the consuming file, which the next consolidation reads first. Truncation is never used, so an
  *    append can never fall between a read and a truncate.
  * 3. A write appends its suffix before publishing the file (crash safety, as Swift) AND after
- *    (a consolidation may have taken the first entry and rehashed the suffix before the file became
- *    visible). Only the second entry needs the inode check of point 1; both go through one fd. The publish is a link() from `<device>/tmp/`, and the tmp name is unlinked only after
- *    the second append: a crash in between leaves the tmp file, whose name carries policy,
- *    partition and suffix, and start-up cleanup invalidates that suffix before deleting it.
+ *    (a consolidation may have taken the first entry and rehashed the suffix before the file
+ *    became visible). Only the second entry needs the inode check of point 1; one fd serves both.
+ *    The publish is a link() from `<device>/tmp/`, and the tmp name is unlinked only after the
+ *    second append: a crash in between leaves the tmp file, whose name carries policy, partition
+ *    and suffix, and start-up cleanup invalidates that suffix before deleting it.
  * 4. Rehashing runs without the lock; its result is written back under the lock only if `hashes`
- *    still holds exactly the text this pass consolidated to (the generation counter makes every
- *    write distinct), otherwise the pass starts over. Entries journaled during a rehash stay in
- *    the journal for the next pass.
+ *    still holds exactly the text this pass consolidated to, otherwise the pass starts over.
+ *    Every consolidation that consumed entries rewrites `hashes` with a new generation (even if
+ *    those suffixes were already null or the cache invalid), so a rehash whose listing predates
+ *    a journaled change can never pass that check. Entries journaled during a rehash stay in the
+ *    journal for the next pass.
+ * 5. Cost: a write does open + 2 writes + fstat + stat + close on the journal and takes no lock;
+ *    the lock (O_EXCL create + write + unlink of `.lock`) is taken twice per getHashes pass.
  * Power loss: journal appends are not fsync'd; we rely on ext4/xfs ordering metadata operations of
  * one process (data=ordered: the appended block is on disk before the later link's transaction
  * commits). The hash folder fsync after the link commits both.
