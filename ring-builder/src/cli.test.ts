@@ -255,6 +255,9 @@ describe('rebalance and the ring file', () => {
     const again = srb(f, 'rebalance');
     expect(again.status).toBe(1);
     expect(again.stdout).toMatch(/^No partitions could be reassigned\.\nThe time between rebalances must be at least min_part_hours: 1 hours \(0:(59|58):\d\d remaining\)\n$/);
+    const j = srb(f, 'rebalance', '--json');
+    expect(j.status).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ saved: false, reason: 'No partitions could be reassigned.' });
     expect(srb(f, 'validate').status).toBe(0);
     expect(JSON.parse(srb(f, 'validate', '--json').stdout)).toEqual({ valid: true });
   });

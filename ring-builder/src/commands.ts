@@ -462,6 +462,10 @@ async function rebalance(ctx: Ctx, b: RingBuilder): Promise<number> {
   }
   const io = ctx.io;
   if (!(r.changedParts || p.opts.has('force') || r.removedDevs)) {
+    if (asJson) {
+      json(io, { saved: false, reason: 'No partitions could be reassigned.', min_part_seconds_left: b.minPartSecondsLeft() });
+      return EXIT_WARNING;
+    }
     io.out('No partitions could be reassigned.');
     if (secondsLeft > 0) {
       io.out(`The time between rebalances must be at least min_part_hours: ${b.minPartHours} hours (${timedelta(b.minPartSecondsLeft())} remaining)`);
@@ -478,6 +482,10 @@ async function rebalance(ctx: Ctx, b: RingBuilder): Promise<number> {
     if (balanceChanged || dispersionChanged) cowardly = false;
   }
   if (cowardly) {
+    if (asJson) {
+      json(io, { saved: false, reason: 'Cowardly refusing to save rebalance as it did not change at least 1%.' });
+      return EXIT_WARNING;
+    }
     io.out('Cowardly refusing to save rebalance as it did not change at least 1%.');
     return EXIT_WARNING;
   }
@@ -488,7 +496,7 @@ async function rebalance(ctx: Ctx, b: RingBuilder): Promise<number> {
   }
   if (asJson) {
     json(ctx.io, {
-      changed_part_replicas: r.changedParts, changed_percent: pct, balance: r.balance, dispersion: r.dispersion,
+      saved: true, changed_part_replicas: r.changedParts, changed_percent: pct, balance: r.balance, dispersion: r.dispersion,
       removed_devices: r.removedDevs, devices: moveReport(b, r), notes: r.notes, warnings,
     });
   } else {
