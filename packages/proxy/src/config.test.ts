@@ -36,3 +36,12 @@ describe('proxy-server.conf', () => {
     expect(() => proxyServerConfig(ConfigFile.parse('[s3api]\nbucket_registry_account = buckets\n'))).toThrow(/start with/);
   });
 });
+
+describe('unknown keys', () => {
+  it('are reported with their section; the sample file has none', async () => {
+    const { unknownProxyKeys } = await import('./config.js');
+    const text = readFileSync(sample, 'utf8').replace(/^# ([a-z_]+ =.*)$/gm, '$1').replace(/<swift_dir>/, '/etc/swiftlet');
+    expect(unknownProxyKeys(ConfigFile.parse(text))).toEqual([]);
+    expect(unknownProxyKeys(ConfigFile.parse('[DEFAULT]\nbind_prot = 1\n[s3api]\nregoin = x\n[filter:x]\na = 1\n'))).toEqual(['[DEFAULT] bind_prot', '[s3api] regoin', '[filter:x]']);
+  });
+});

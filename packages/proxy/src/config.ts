@@ -17,7 +17,7 @@ export interface ProxyServerConfig {
   logLevel: string;
   /** Seconds a connection may stay idle between requests (keep_alive_timeout, 5). */
   keepAliveTimeoutS: number;
-  /** Seconds a client may take to send a whole request (client_timeout, 300; 0 = no limit). */
+  /** Seconds a client connection may stay silent in the middle of a request (client_timeout, 60; 0 = no limit). */
   clientTimeoutS: number;
   backend: Required<ProxyBackendConfig>;
   s3: S3Config;
@@ -39,8 +39,39 @@ export function proxyServerConfig(conf: ConfigFile): ProxyServerConfig {
     workers: sec.integer('workers', 1, { min: 0, max: 256 }),
     logLevel,
     keepAliveTimeoutS: sec.number('keep_alive_timeout', 5, { min: 0 }),
-    clientTimeoutS: sec.number('client_timeout', 300, { min: 0 }),
+    clientTimeoutS: sec.number('client_timeout', 60, { min: 0 }),
     backend: proxyBackendConfigFromSection(sec),
     s3: s3ConfigFromSection(conf.section('s3api'), swiftDir),
   });
+}
+
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  DEFAULT: ['bind_ip', 'bind_port', 'swift_dir', 'workers', 'log_level'],
+  'proxy-server': [
+    'client_timeout', 'keep_alive_timeout', 'node_timeout', 'conn_timeout', 'post_quorum_timeout',
+    'error_suppression_limit', 'error_suppression_interval', 'sorting_method', 'timing_expiry',
+    'request_node_count', 'recheck_account_existence', 'recheck_container_existence',
+    'account_autocreate', 'check_container_existence',
+  ],
+  s3api: [
+    'region', 'storage_domain', 'credentials_file', 'credentials_reload_interval', 'max_clock_skew',
+    'max_object_size', 'max_multi_delete_objects', 'multi_delete_concurrency', 'verify_buffer_size',
+    'bucket_registry_account',
+  ],
+};
+
+/** `section key` of every key the proxy does not know (typos), for a warning at start-up. */
+export function unknownProxyKeys(conf: ConfigFile): string[] {
+  const defaults = new Set(conf.section('DEFAULT').keys());
+  const out: string[] = [];
+  for (const name of conf.sectionNames()) {
+    const known = KNOWN_KEYS[name];
+    if (!known) {
+      out.push(`[${name}]`);
+      continue;
+    }
+    const keys = name === 'DEFAULT' ? [...defaults] : conf.section(name).keys().filter((k) => !defaults.has(k));
+    for (const k of keys) if (!known.includes(k) && !(name === 'DEFAULT' && Object.values(KNOWN_KEYS).some((l) => l.includes(k)))) out.push(`[${name}] ${k}`);
+  }
+  return out;
 }

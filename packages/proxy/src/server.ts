@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigFile, type Logger } from '@swiftlet/common';
 import { ProxyBackend } from './backend/index.js';
-import { proxyServerConfig, type ProxyServerConfig } from './config.js';
+import { proxyServerConfig, unknownProxyKeys, type ProxyServerConfig } from './config.js';
 import { CredentialStore } from './s3/credentials.js';
 import { createS3App } from './s3/s3-app.js';
 
@@ -18,14 +18,20 @@ export interface RunningProxyServer {
 }
 
 export async function startProxyServer(configFile: string, opts: { logger: Logger }): Promise<RunningProxyServer> {
-  const config = proxyServerConfig(ConfigFile.load(configFile));
+  const conf = ConfigFile.load(configFile);
+  const config = proxyServerConfig(conf);
   const logger = opts.logger;
+  const unknown = unknownProxyKeys(conf);
+  if (unknown.length > 0) logger.warn({ file: configFile, unknown }, 'unknown config keys ignored');
   const credentials = new CredentialStore(config.s3.credentialsFile, logger.child({ component: 's3-credentials' }), config.s3.credentialsReloadIntervalS);
   const backend = new ProxyBackend({ swiftDir: config.swiftDir, logger: logger.child({ component: 'proxy-backend' }), conf: config.backend });
   const app = createS3App({ config: config.s3, storage: backend, credentials, logger });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = config.keepAliveTimeoutS * 1000;
-  server.requestTimeout = config.clientTimeoutS * 1000;
+  // Uploads of several GiB take long: no limit on a whole request, only on silence within it
+  // (Swift's client_timeout); a silent socket is destroyed, which aborts the upload.
+  server.requestTimeout = 0;
+  server.timeout = config.clientTimeoutS * 1000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.bindPort, config.bindIp, () => {

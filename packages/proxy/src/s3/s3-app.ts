@@ -147,7 +147,7 @@ export function createS3App(opts: S3AppOptions): Koa {
           method: ctx.method,
           path: rawPath,
           status: ctx.status,
-          bytes: ctx.response.length ?? 0,
+          bytes: ctx.method === 'HEAD' ? 0 : (ctx.response.length ?? 0),
           ...(r?.bytesIn !== undefined ? { bytesIn: r.bytesIn } : {}),
           durationMs: Math.round(durationMs * 1000) / 1000,
           requestId,
