@@ -258,6 +258,11 @@ describe('rebalance and the ring file', () => {
     const j = srb(f, 'rebalance', '--json');
     expect(j.status).toBe(1);
     expect(JSON.parse(j.stdout)).toMatchObject({ saved: false, reason: 'No partitions could be reassigned.' });
+    const ringBefore = md5(ringFile);
+    const forced = srb(f, 'rebalance', '--force');
+    expect(forced.status).toBe(0);
+    expect(forced.stdout).toBe('Reassigned 0 (0.00%) partitions. Balance is now 0.00.  Dispersion is now 0.00\n');
+    expect(md5(ringFile)).not.toBe(ringBefore); // saved: the ring's version moved on
     expect(srb(f, 'validate').status).toBe(0);
     expect(JSON.parse(srb(f, 'validate', '--json').stdout)).toEqual({ valid: true });
   });
