@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Runs the ring-builder scenarios of bench/ring/run.mjs on Swift's own RingBuilder
 (python3-swift), timing rebalance() only, and prints one JSON object per scenario."""
+import copy
 import json
 import sys
 import time
@@ -35,12 +36,12 @@ def p18_cluster():
 def measure(name, b, ideal=None, repeat=1):
     """Rebalances copies of b `repeat` times; reports the fastest (wall and cpu) and the
     result of the last one (same seed, so the same ring each time). b is left rebalanced."""
-    data = b.to_dict()
+    data = copy.deepcopy(b.to_dict())
     best_wall = best_cpu = float('inf')
     for i in range(repeat):
         if i:
             b = RingBuilder(data['part_power'], data['replicas'], data['min_part_hours'])
-            b.copy_from(data)
+            b.copy_from(copy.deepcopy(data))
         t = time.perf_counter()
         c = time.process_time()
         changed, balance, removed = b.rebalance(seed=SEED)
@@ -66,7 +67,7 @@ def main(which):
         data = base.to_dict()
         # adding one device of weight 200
         b = RingBuilder(14, 3, 1)
-        b.copy_from(data)
+        b.copy_from(copy.deepcopy(data))
         b.pretend_min_part_hours_passed()
         w = 200
         ideal = w / (total_weight(b) + w) * b.parts * b.replicas
@@ -74,13 +75,13 @@ def main(which):
         measure('add-one-device', b, ideal, repeat=3)
         # changing one weight (device 0: 100 -> 200)
         b = RingBuilder(14, 3, 1)
-        b.copy_from(data)
+        b.copy_from(copy.deepcopy(data))
         b.pretend_min_part_hours_passed()
         b.set_dev_weight(0, 200)
         measure('change-one-weight', b, repeat=3)
         # removing zone r1z1
         b = RingBuilder(14, 3, 1)
-        b.copy_from(data)
+        b.copy_from(copy.deepcopy(data))
         b.pretend_min_part_hours_passed()
         zone_parts = sum(d['parts'] for d in b.devs if d and d['region'] == 1 and d['zone'] == 1)
         for d in list(b.devs):

@@ -161,9 +161,12 @@ export function buildReplicaPlan(tree: TierTree, devs: readonly (TierDevice | nu
 }
 
 /**
- * Part-replicas each tier should hold: `int(R * parts)` handed down the tree, each child getting
- * floor(target * parts) and leftovers dealt one at a time to the children with the smallest
- * targets first (Swift's `_set_parts_wanted`). Returns the planned count per tier.
+ * Part-replicas each tier should hold: `int(R * parts)` handed down the tree. Swift gives each
+ * child floor(target * parts) and deals leftovers to the smallest targets first; we round each
+ * child's exact share (scaled to what the parent got) down, then give the leftovers to the
+ * children that rounding up hurts least relative to their share, so the planned counts sit as
+ * close to the weights as integers allow (that is what balance measures). Returns the planned
+ * count per tier.
  */
 export function plannedPartsByTier(tree: TierTree, plan: ReplicaPlan, replicas: number, parts: number): Float64Array {
   const out = new Float64Array(tree.count);
@@ -171,19 +174,32 @@ export function plannedPartsByTier(tree: TierTree, plan: ReplicaPlan, replicas: 
     out[tier] = n;
     const sub = tree.children[tier]!;
     if (sub.length === 0) return;
-    const toPlace = new Map<number, number>();
-    for (const t of sub) {
-      const v = Math.min(n, Math.floor(plan.target[t]! * parts));
-      toPlace.set(t, v);
-      n -= v;
+    let sum = 0;
+    for (const t of sub) sum += plan.target[t]! * parts;
+    const scale = sum > 0 ? n / sum : 0;
+    const exact = sub.map((t) => plan.target[t]! * parts * scale);
+    const cap = sub.map((t) => (tree.level[t] === TIER_DEPTH ? parts : Infinity));
+    const given = exact.map((e, i) => Math.min(cap[i]!, Math.floor(e + 1e-9)));
+    let left = n - given.reduce((a, b) => a + b, 0);
+    const order = sub
+      .map((_, i) => i)
+      .sort((a, b) => {
+        const ra = exact[a]! > 0 ? (given[a]! + 1 - exact[a]!) / exact[a]! : Infinity;
+        const rb = exact[b]! > 0 ? (given[b]! + 1 - exact[b]!) / exact[b]! : Infinity;
+        return ra - rb || a - b;
+      });
+    for (let guard = 0; left > 0 && guard < 1_000_000; guard++) {
+      let placed = false;
+      for (const i of order) {
+        if (left <= 0) break;
+        if (given[i]! + 1 > cap[i]!) continue;
+        given[i]!++;
+        left--;
+        placed = true;
+      }
+      if (!placed) break;
     }
-    const byTarget = [...sub].sort((a, b) => plan.target[a]! - plan.target[b]!);
-    for (let i = 0; n > 0; i = (i + 1) % byTarget.length) {
-      const t = byTarget[i]!;
-      toPlace.set(t, toPlace.get(t)! + 1);
-      n--;
-    }
-    for (const t of sub) place(t, toPlace.get(t)!);
+    sub.forEach((t, i) => place(t, given[i]!));
   };
   place(ROOT, Math.trunc(replicas * parts));
   return out;

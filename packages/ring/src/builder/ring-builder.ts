@@ -673,16 +673,11 @@ export class RingBuilder {
     }
     const c = this.clone();
     const rc = new Rebalance(c, seed, true).run();
-    const key = (r: RebalanceResult): number[] => [Math.round(r.balance * 100), Math.round(r.dispersion * 100), r.changedParts];
-    const ka = key(ra);
-    const kc = key(rc);
-    let useC = false;
-    for (let i = 0; i < ka.length; i++) {
-      if (ka[i] !== kc[i]) {
-        useC = kc[i]! < ka[i]!;
-        break;
-      }
-    }
+    // Better balance wins, then better dispersion, then fewer moves; differences under 0.05
+    // (a fraction of one part-replica on a device of 2000) count as equal.
+    const cmp = (x: number, y: number): number => (Math.abs(x - y) < 0.05 ? 0 : x - y);
+    const order = cmp(rc.balance, ra.balance) || cmp(rc.dispersion, ra.dispersion) || rc.changedParts - ra.changedParts;
+    const useC = order < 0;
     const [chosen, result] = useC ? [c, rc] : [a, ra];
     if (!opts.dryRun) this.adopt(chosen);
     return result;
