@@ -3,7 +3,7 @@
 # Needs the anchor's servers running (start.sh main) and swift_populate.py run first.
 #   (a) time until d1 holds all N objects again: passes of the object replicators of nodes 2..4
 #       (`swift-object-replicator CONF once -i 1`, in parallel, as on separate nodes)
-#   (b) an in-sync pass of node 2, and of all four nodes at once, after one settling pass
+#   (b) after d1's own settling pass, one pass of all four nodes at once over the in-sync cluster
 # Prints one JSON line. usage: swift.sh N
 set -euo pipefail
 N=${1:-10000}
@@ -28,10 +28,9 @@ while :; do
 done
 t1=$(now)
 restored=$(count); missing=$(bytes)
-run_nodes settle 1 2 3 4
-t2=$(now); run_nodes one 2; t3=$(now)
-run_nodes four 1 2 3 4; t4=$(now)
+run_nodes settle 1
+t2=$(now); run_nodes four 1 2 3 4; t3=$(now)
 rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
-printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_onePassWallS":%s,"b_fourNodesWallS":%s,"maxRssMiB":%s}\n' \
-  "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$(echo "$t3 - $t2" | bc)" "$(echo "$t4 - $t3" | bc)" "$rss"
+printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_inSyncPassWallS":%s,"maxRssMiB":%s}\n' \
+  "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$(echo "$t3 - $t2" | bc)" "$rss"
 rm -rf "$OUT"

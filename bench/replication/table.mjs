@@ -1,0 +1,16 @@
+// Prints the Markdown table of one replication benchmark run (swift.sh + swiftlet.mjs outputs).
+import { readFileSync } from 'node:fs';
+const [swift, ours] = process.argv.slice(2).map((f) => JSON.parse(readFileSync(f, 'utf8')));
+const r = (a, b) => (a && b ? `${(a / b).toFixed(1)}×` : 'n/a');
+const f = (n, d = 1) => (n === undefined ? 'n/a' : Number(n).toFixed(d));
+const rows = [
+  ['(a) wiped device refilled (s)', f(swift.a_refillS), f(ours.a_refillS), r(swift.a_refillS, ours.a_refillS), '≥ 5× faster'],
+  ['(a) passes needed / objects restored', `${swift.a_passes} / ${swift.a_restored}`, `${ours.a_passes} / ${ours.a_restored}`, '', ''],
+  ['(b) in-sync pass, 4 nodes at once, 1,024 partitions (s)', f(swift.b_inSyncPassWallS), f(ours.b_inSyncPassWallS), r(swift.b_inSyncPassWallS, ours.b_inSyncPassWallS), '≥ 10× faster'],
+  ['(c) bytes sent / bytes missing', 'not measured', `${ours.c_bytesSent} / ${ours.c_bytesMissing} = ${f(ours.c_ratio, 3)}`, '', '< 1.1'],
+  ['max RSS of one replicator (MiB)', `${swift.maxRssMiB}`, `${ours.maxRssMiB}`, '', '< 150 MiB'],
+];
+console.log(`Objects: ${ours.objects} of ${ours.objectBytes} bytes, all with a replica on the wiped device; 4 nodes, 3 replicas, 1,024 partitions.\n`);
+console.log('| measure | Swift 2.30.1 | Swiftlet | Swift / Swiftlet | target |');
+console.log('|---|---|---|---|---|');
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);
