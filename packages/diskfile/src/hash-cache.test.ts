@@ -3,8 +3,9 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
-import { consolidate, hashSuffix, invalidateSuffix } from './hash-cache.js';
+import { consolidate, getPartitionHashes, hashSuffix, invalidateSuffix } from './hash-cache.js';
 import { encodeTrailer } from './metadata-file.js';
+import { withLock } from './partition-lock.js';
 import { bodyOf, makeTree, type TestTree } from './test-helpers.js';
 
 const T = (s: number): Timestamp => Timestamp.fromSeconds(s);
@@ -154,6 +155,66 @@ describe('suffix hash cache', () => {
     // Nothing journaled: nothing written.
     const third = await consolidate(dir, NOW);
     expect(third.text).toBe(second.text);
+  });
+
+  it('a change journaled during a rehash is never lost, whether or not another pass consumed it meanwhile (checklist 40)', async () => {
+    const hash = await put(tree, 5, 'o', NOW - 10);
+    const dir = partDir(tree, 5);
+    const s = hash.slice(-3);
+    const opts = { nowS: NOW, reclaimAgeS: 604800, listdir: false };
+    await getPartitionHashes(dir, opts);
+    const df = tree.mgr.diskFile('sda', 5, 0, 'a', 'c', 'o');
+    // (a) A write lands while a pass rehashes: the pass stores its older view, the journal keeps
+    // the entry, the next pass corrects it.
+    await df.writeMeta(T(NOW - 5), {});
+    let first = await getPartitionHashes(dir, {
+      ...opts,
+      afterRehash: async (attempt) => {
+        if (attempt === 0) await df.writeTombstone(T(NOW - 4));
+      },
+    });
+    expect(first.hashes[s]).toBe(md5(`${hash}:${T(NOW - 5).internal}.meta${T(NOW - 10).internal}.data
+`));
+    expect((await getPartitionHashes(dir, opts)).hashes[s]).toBe(md5(`${hash}:${T(NOW - 4).internal}.ts
+`));
+    // (b) A write lands and another pass consumes its entry before this pass writes back: this
+    // pass must notice (hashes changed) and start over instead of storing its older view.
+    await df.write(T(NOW - 3), {}, bodyOf('x'), {});
+    let attempts = 0;
+    first = await getPartitionHashes(dir, {
+      ...opts,
+      afterRehash: async (attempt) => {
+        attempts = attempt + 1;
+        if (attempt === 0) {
+          await df.write(T(NOW - 2), {}, bodyOf('y'), {});
+          await getPartitionHashes(dir, opts);
+        }
+      },
+    });
+    expect(attempts).toBe(2);
+    const expected = md5(`${hash}:${T(NOW - 2).internal}.data
+`);
+    expect(first.hashes[s]).toBe(expected);
+    expect((await getPartitionHashes(dir, opts)).hashes[s]).toBe(expected);
+    expect(JSON.parse(await readFile(join(dir, 'hashes'), 'utf8')).hashes[s]).toBe(expected);
+    // (c) As (b), but the other pass has only consolidated (it is still rehashing): the suffix
+    // was already null in our snapshot, and the consolidation must still change `hashes`.
+    await df.write(T(NOW - 1), {}, bodyOf('z'), {});
+    attempts = 0;
+    first = await getPartitionHashes(dir, {
+      ...opts,
+      afterRehash: async (attempt) => {
+        attempts = attempt + 1;
+        if (attempt === 0) {
+          await df.writeTombstone(T(NOW));
+          await withLock(join(dir, '.lock'), () => consolidate(dir, NOW));
+        }
+      },
+    });
+    expect(attempts).toBe(2);
+    const tombstoned = md5(`${hash}:${T(NOW).internal}.ts\n`);
+    expect(first.hashes[s]).toBe(tombstoned);
+    expect((await getPartitionHashes(dir, opts)).hashes[s]).toBe(tombstoned);
   });
 
   it('an emptied suffix disappears from disk and from the map', async () => {

@@ -221,6 +221,8 @@ export interface GetHashesOptions {
   recalculate?: string[];
   /** Suffixes hashed at once. */
   concurrency?: number;
+  /** Tests: runs after the rehash, before the write-back (to interleave other writers). */
+  afterRehash?: (attempt: number) => Promise<void>;
 }
 
 export interface GetHashesResult {
@@ -267,6 +269,7 @@ export async function getPartitionHashes(partDir: string, opts: GetHashesOptions
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+    await opts.afterRehash?.(attempt);
     const result: Record<string, string> = {};
     for (const s of [...hashes.keys()].sort()) result[s] = hashes.get(s) as string;
     if (!changed) return { hashes: result, hashed: 0 };
