@@ -33,7 +33,7 @@ fi
 # --- Swiftlet ---
 node "$HERE/swiftlet-cluster.mjs" "$WORK/cluster" > "$WORK/cluster.log" 2>&1 &
 CL_PID=$!
-for _ in $(seq 300); do [ -f "$WORK/cluster/ready.json" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -f "$WORK/cluster/ready.json" ] && break; kill -0 "$CL_PID" 2>/dev/null || break; sleep 0.1; done
 [ -f "$WORK/cluster/ready.json" ] || { echo "swiftlet cluster did not start:" >&2; cat "$WORK/cluster.log" >&2; exit 1; }
 field() { node -p "JSON.parse(require('fs').readFileSync('$WORK/cluster/ready.json','utf8')).$1"; }
 OURS_EP=$(field endpoint); OURS_KEY=$(field accessKey); OURS_SECRET=$(field secretKey); PROXY_PID=$(field proxyPid)
@@ -74,9 +74,9 @@ for size in 4096 65536; do
   for conns in 16 64; do
     for op in put get; do
       for who in swiftlet swift; do
-        urls="$WORK/$who-$op-$size$([ $op = put ] && echo "-$conns").urls"
+        if [ $op = put ]; then urls="$WORK/$who-put-$size-$conns.urls"; else urls="$WORK/$who-get-$size.urls"; fi
         R[$who-$op-$size-$conns]=$(run_wrk "${EP[$who]}" "$urls" "${op^^}" "$size" "$conns")
-        [ $who = swiftlet ] && R[rss-$op-$size-$conns]=$(rss_mib)
+        if [ $who = swiftlet ]; then R[rss-$op-$size-$conns]=$(rss_mib); fi
       done
     done
   done

@@ -152,6 +152,38 @@ describe('proxy backend with real object servers', () => {
     }
   });
 
+  it('handoff data older than the primaries\' tombstones is never served (stale read)', async () => {
+    const name = 'stale';
+    const { part, nodes } = tier.ring.getNodes(A, C, name);
+    const [h0] = [...tier.ring.getMoreNodes(part)];
+    const b = tier.backend();
+    // A primary is down: the PUT leaves a copy on the first handoff.
+    await tier.servers[nodes[1]!.id]!.stop();
+    try {
+      expect((await put(b, name, randomBytes(3000))).status).toBe(201);
+      expect(await dataFiles(tier, h0!.id, name)).toHaveLength(1);
+    } finally {
+      await tier.restart(nodes[1]!.id);
+    }
+    // The handoff is unreachable during the DELETE: all three primaries get tombstones, it keeps the data.
+    await tier.servers[h0!.id]!.stop();
+    const fresh = tier.backend();
+    try {
+      expect((await fresh.deleteObject(A, C, name)).status).toBe(204);
+    } finally {
+      await tier.restart(h0!.id);
+    }
+    expect(await dataFiles(tier, h0!.id, name)).toHaveLength(1);
+    const reader = tier.backend();
+    for (let i = 0; i < 3; i++) {
+      const got = await reader.getObject(A, C, name, {});
+      expect(got.status).toBe(404);
+      expect(got.headers['x-backend-timestamp']).toBeDefined();
+      await collect(got.body);
+    }
+    expect((await reader.headObject(A, C, name)).status).toBe(404);
+  });
+
   it('a hung node (SIGSTOP) delays PUT and GET by at most the node timeout', async () => {
     const name = 'hang';
     const { nodes } = tier.ring.getNodes(A, C, name);

@@ -254,7 +254,7 @@ async function collectAnswers(
 }
 
 /** Swift's best_response, plus the ETag agreement check of a PUT. */
-function decide(ctx: BackendContext, answers: WriteAnswer[], slots: number, replicas: number, isPut: boolean): WriteAnswer {
+export function decide(ctx: BackendContext, answers: WriteAnswer[], slots: number, replicas: number, isPut: boolean): WriteAnswer {
   const statuses = answers.map((a) => a.status);
   if (isPut) {
     const etags = new Set(answers.filter((a) => a.status >= 200 && a.status < 300 && a.headers['etag']).map((a) => unquoteEtag(a.headers['etag'] as string)));
