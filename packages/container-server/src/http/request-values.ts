@@ -123,12 +123,32 @@ export const CONTENT_TYPES: Record<ListingFormat, string> = {
   plain: 'text/plain; charset=utf-8',
 };
 
-/** Swift's Timestamp.isoformat: `2026-11-21T13:37:31.123450` (UTC, microseconds, no zone). */
+const STORED_TS = /^(\d{10})\.(\d{5})(?:_[0-9a-f]{16})?$/;
+let lastSecond = -1;
+let lastSecondIso = '';
+
+/**
+ * Swift's Timestamp.isoformat: `2026-11-21T13:37:31.123450` (UTC, microseconds, no zone). Rows
+ * store timestamps in the internal form, so the digits are sliced; the date part of the last
+ * second is cached (a listing page mostly repeats seconds).
+ */
 export function isoformat(ts: string): string {
-  const t = Timestamp.parse(ts);
-  const whole = Math.floor(t.ticks / 100_000);
-  const micros = (t.ticks % 100_000) * 10;
-  return `${new Date(whole * 1000).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}`;
+  const m = STORED_TS.exec(ts);
+  let second: number;
+  let micros: string;
+  if (m !== null) {
+    second = Number(m[1]);
+    micros = `${m[2] as string}0`;
+  } else {
+    const t = Timestamp.parse(ts);
+    second = Math.floor(t.ticks / 100_000);
+    micros = String((t.ticks % 100_000) * 10).padStart(6, '0');
+  }
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondIso = new Date(second * 1000).toISOString().slice(0, 19);
+  }
+  return `${lastSecondIso}.${micros}`;
 }
 
 export function xmlEscape(s: string): string {
