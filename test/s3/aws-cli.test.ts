@@ -51,9 +51,10 @@ describe('aws cli (Debian awscli) against the S3 gateway', () => {
   });
 
   // One scenario: every aws invocation starts a Python interpreter, which is slow on a busy machine.
-  it('mb, cp up and down, s3api put-object/head-object with metadata, ls, presign, AccessDenied, rm, rb', { timeout: 300_000 }, async () => {
+  it('mb, cp up (multipart) and down, s3api put-object/head-object with metadata, ls, presign, AccessDenied, rm, rb', { timeout: 300_000 }, async () => {
     expect((await aws(['s3', 'mb', 's3://cli-bucket'])).stdout).toContain('make_bucket: cli-bucket');
-    const data = randomBytes(3 * 1024 * 1024 + 17);
+    // Above the cli's 8 MiB multipart threshold: cp uploads it in parts.
+    const data = randomBytes(9 * 1024 * 1024 + 17);
     const src = join(home, 'upload.bin');
     await writeFile(src, data);
     const up = await aws(['s3', 'cp', src, 's3://cli-bucket/dir/upload.bin']);

@@ -159,14 +159,15 @@ export function errorCode(body: string): string | undefined {
 }
 
 /** Every `.data` file on the cluster's devices whose metadata names /account/bucket/key. */
-export async function storedReplicas(cluster: Cluster, account: string, bucket: string, key: string): Promise<string[]> {
+export async function storedReplicas(cluster: Cluster, account: string, bucket: string, key: string, opts: { prefix?: boolean } = {}): Promise<string[]> {
   const needle = JSON.stringify(`/${account}/${bucket}/${key}`).slice(1, -1);
+  const pattern = opts.prefix ? `"name":"${needle}` : `"name":"${needle}"`;
   const out: string[] = [];
   const root = join(cluster.dir, 'srv');
   const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.data'));
   for (const f of files) {
     const text = (await readFile(join(root, f))).toString('utf8');
-    if (text.includes(`"name":"${needle}"`)) out.push(f);
+    if (text.includes(pattern)) out.push(f);
   }
   return out;
 }

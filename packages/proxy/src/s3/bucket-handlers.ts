@@ -9,7 +9,8 @@ import { s3Timestamp } from './list-objects.js';
 import { S3Error, s3Errors } from './s3-error.js';
 import type { S3Request, S3Response } from './s3-request.js';
 import { readSmallBody } from './small-body.js';
-import type { ContainerRow, SubdirRow } from './storage.js';
+import type { ContainerRow, ObjectRow, SubdirRow } from './storage.js';
+import { segmentsContainer } from './multipart.js';
 import { parseXml, S3_XMLNS, xmlDocument, type XmlNode } from './xml.js';
 
 const XML = { 'Content-Type': 'application/xml' };
@@ -29,6 +30,11 @@ export async function listBuckets(env: HandlerEnv, r: S3Request): Promise<S3Resp
     if (res.status < 200 || res.status >= 300) throw unavailable(res.status);
     const rows = res.rows.filter((x): x is ContainerRow => (x as SubdirRow).subdir === undefined);
     for (const row of rows) {
+      // Segments containers of multipart uploads (`<bucket>+segments`) are not buckets.
+      if (row.name.includes('+')) {
+        marker = row.name;
+        continue;
+      }
       if (buckets.length === max) {
         truncated = true;
         break;
@@ -111,6 +117,7 @@ export async function deleteBucket(env: HandlerEnv, r: S3Request, bucket: string
   if (res.status === 404) throw s3Errors.noSuchBucket(bucket);
   if (res.status < 200 || res.status >= 300) throw unavailable(res.status);
   await env.registry.release(bucket, acct);
+  await removeSegments(env, acct, bucket).catch((err: unknown) => env.logger.warn({ err, bucket, requestId: r.requestId }, 'bucket deleted; its multipart segments container was not'));
   return { status: 204 };
 }
 
@@ -125,4 +132,18 @@ export async function getBucketVersioning(env: HandlerEnv, r: S3Request, bucket:
   await requireBucket(env, r, bucket);
   // Versioning has never been enabled on any bucket: S3 answers an empty configuration.
   return { status: 200, headers: XML, body: xmlDocument({ VersioningConfiguration: { '@xmlns': S3_XMLNS } }) };
+}
+
+/** Drops a deleted bucket's unfinished multipart uploads and their segments container. */
+async function removeSegments(env: HandlerEnv, acct: string, bucket: string): Promise<void> {
+  const segments = segmentsContainer(bucket);
+  for (;;) {
+    const list = await env.storage.listContainer(acct, segments, { limit: 1000 });
+    if (list.status === 404) return;
+    if (list.status < 200 || list.status >= 300) throw unavailable(list.status);
+    const names = list.rows.filter((x): x is ObjectRow => (x as SubdirRow).subdir === undefined).map((x) => x.name);
+    if (names.length === 0) break;
+    for (const name of names) await env.storage.deleteObject(acct, segments, name);
+  }
+  await env.storage.deleteContainer(acct, segments);
 }

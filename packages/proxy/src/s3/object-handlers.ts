@@ -13,9 +13,11 @@ import {
   lastModifiedMs,
   objectResponseHeaders,
   RESPONSE_OVERRIDES,
+  s3Etag,
   storedChecksum,
 } from './object-metadata.js';
 import { parseRange, resolveRange } from './range.js';
+import type { ChecksumAlgorithm } from './checksums.js';
 import { S3Error, s3Errors } from './s3-error.js';
 import type { S3Request, S3Response } from './s3-request.js';
 import { safeDecode } from './sigv4.js';
@@ -39,7 +41,7 @@ const UNSUPPORTED_PUT_HEADERS = [
   'x-amz-grant-write-acp',
 ];
 
-function refuseUnsupported(r: S3Request): void {
+export function refuseUnsupported(r: S3Request): void {
   for (const h of UNSUPPORTED_PUT_HEADERS) {
     if (r.headers[h] !== undefined) throw s3Errors.notImplemented(`A header you provided implies functionality that is not implemented: ${h}`);
   }
@@ -76,13 +78,31 @@ export async function putObject(env: HandlerEnv, r: S3Request, bucket: string, k
     throw s3Errors.notImplemented('Conditional writes (If-Match / If-None-Match on PUT) are not implemented');
   }
   const meta = backendMetadataFromRequest(r.headers);
+  const stored = await storeUpload(env, r, bucket, key, meta);
+  const out: Record<string, string> = { ETag: `"${stored.etag}"` };
+  if (stored.checksum) out[`x-amz-checksum-${stored.checksum.algorithm}`] = stored.checksum.value;
+  return { status: 200, headers: out };
+}
+
+/**
+ * Streams the request body, verified, into object `name` of container `container` (the bucket, or
+ * its segments container for a multipart part). Returns the stored ETag and checksum.
+ */
+export async function storeUpload(
+  env: HandlerEnv,
+  r: S3Request,
+  container: string,
+  name: string,
+  meta: Record<string, string>,
+  onMissingContainer?: () => Promise<S3Error>,
+): Promise<{ etag: string; size: number; checksum?: { algorithm: ChecksumAlgorithm; value: string } }> {
   const body = await openUploadBody(r, env.config);
   const headers: Record<string, string> = { ...meta, ...checksumMetadata(body.storedChecksum) };
   if (body.length !== undefined) headers['Content-Length'] = String(body.length);
   if (body.md5Hex) headers['ETag'] = body.md5Hex;
   let res: BackendResponse;
   try {
-    const put = env.storage.putObject(account(r), bucket, key, body.stream, headers);
+    const put = env.storage.putObject(account(r), container, name, body.stream, headers);
     // A failed check answers at once, whatever the data path is still doing with the (short)
     // body: its object servers never get the last bytes, so they store nothing.
     const failed = body.done.then(
@@ -104,20 +124,19 @@ export async function putObject(env: HandlerEnv, r: S3Request, bucket: string, k
   if (failure) throw failure;
   if (res.status < 200 || res.status >= 300) {
     body.abort();
-    throw await writeFailed(env, r, bucket, res);
+    if (res.status === 404 && onMissingContainer) throw await onMissingContainer();
+    throw await writeFailed(env, r, container, res);
   }
   const result = await body.done;
   r.bytesIn = result.size;
-  const out: Record<string, string> = { ETag: `"${res.headers['etag'] ?? result.md5Hex ?? ''}"` };
   if (!body.storedChecksum && result.checksum) {
-    const post = await env.storage.postObject(account(r), bucket, key, checksumPostHeaders(meta, result.checksum));
+    const post = await env.storage.postObject(account(r), container, name, checksumPostHeaders(meta, result.checksum));
     if (post.status < 200 || post.status >= 300) {
-      env.logger.warn({ requestId: r.requestId, bucket, key, status: post.status }, 'object stored, but its checksum could not be attached');
+      env.logger.warn({ requestId: r.requestId, container, name, status: post.status }, 'object stored, but its checksum could not be attached');
     }
   }
-  const sum = body.storedChecksum ?? result.checksum;
-  if (sum) out[`x-amz-checksum-${sum.algorithm}`] = sum.value;
-  return { status: 200, headers: out };
+  const checksum = body.storedChecksum ?? result.checksum;
+  return { etag: res.headers['etag'] ?? result.md5Hex ?? '', size: result.size, ...(checksum ? { checksum } : {}) };
 }
 
 function conditionsOf(h: Record<string, string>, prefix = ''): Conditions {
@@ -193,11 +212,11 @@ export async function getObject(env: HandlerEnv, r: S3Request, bucket: string, k
   }
   const size = Number(res.headers['content-length'] ?? '0');
   if (hasConditions(conditions)) {
-    const outcome = evaluateConditions(conditions, res.headers['etag'] ?? '', lastModifiedMs(res.headers));
+    const outcome = evaluateConditions(conditions, s3Etag(res.headers), lastModifiedMs(res.headers));
     if (!outcome.ok) {
       destroyBody(res);
       if (outcome.status === 304) {
-        return { status: 304, headers: { ETag: `"${res.headers['etag'] ?? ''}"`, 'Last-Modified': httpDate(lastModifiedMs(res.headers)) } };
+        return { status: 304, headers: { ETag: `"${s3Etag(res.headers)}"`, 'Last-Modified': httpDate(lastModifiedMs(res.headers)) } };
       }
       throw preconditionFailed(outcome.condition);
     }
@@ -311,7 +330,7 @@ export async function copyObject(env: HandlerEnv, r: S3Request, bucket: string, 
   }
   const conditions = conditionsOf(r.headers, 'x-amz-copy-source-');
   if (hasConditions(conditions)) {
-    const outcome = evaluateConditions(conditions, source.headers['etag'] ?? '', lastModifiedMs(source.headers), { copySource: true });
+    const outcome = evaluateConditions(conditions, s3Etag(source.headers), lastModifiedMs(source.headers), { copySource: true });
     if (!outcome.ok) {
       destroyBody(source);
       throw preconditionFailed(outcome.condition);

@@ -92,6 +92,11 @@ export function checksumPostHeaders(meta: Record<string, string>, c: { algorithm
   return { ...meta, [`X-Object-Transient-Sysmeta-S3-Checksum-${c.algorithm[0]!.toUpperCase()}${c.algorithm.slice(1)}`]: c.value };
 }
 
+/** The ETag S3 clients see: the multipart one (`md5(md5s)-N`) if the object was assembled from parts. */
+export function s3Etag(backend: Record<string, string>): string {
+  return (backend['x-object-sysmeta-s3-etag'] ?? backend['etag'] ?? '').replace(/^"(.*)"$/, '$1');
+}
+
 /** Swift's X-Timestamp / Last-Modified of a backend answer, in ms. */
 export function lastModifiedMs(backend: Record<string, string>): number {
   const ts = backend['x-timestamp'];
@@ -108,8 +113,7 @@ export function httpDate(ms: number): string {
 /** S3 response headers of an object (GET/HEAD), from the backend's headers. */
 export function objectResponseHeaders(backend: Record<string, string>, opts: { checksumMode: boolean; whole: boolean }): Record<string, string> {
   const out: Record<string, string> = {};
-  const etag = (backend['etag'] ?? '').replace(/^"(.*)"$/, '$1');
-  out['ETag'] = `"${etag}"`;
+  out['ETag'] = `"${s3Etag(backend)}"`;
   out['Last-Modified'] = httpDate(lastModifiedMs(backend));
   out['Accept-Ranges'] = 'bytes';
   for (const [name, value] of Object.entries(backend)) {

@@ -20,6 +20,7 @@ import { deleteObjects } from './delete-objects.js';
 import type { HandlerEnv } from './handler-env.js';
 import { listObjects } from './list-objects.js';
 import { deleteObject, getObject, putObject } from './object-handlers.js';
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, uploadPart } from './multipart.js';
 import type { S3Config } from './s3-config.js';
 import { S3Error, s3Errors } from './s3-error.js';
 import { decodeQuery, flattenHeaders, resolveAddress, splitUrl, type S3Request, type S3Response } from './s3-request.js';
@@ -41,7 +42,7 @@ const UNSUPPORTED_SUBRESOURCES = new Set([
   'legal-hold', 'lifecycle', 'logging', 'metadataConfiguration', 'metadataTable', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'renameObject',
   'replication', 'requestPayment', 'restore', 'retention', 'select', 'select-type', 'session', 'tagging',
-  'torrent', 'uploadId', 'uploads', 'versions', 'website', 'abac', 'annotation',
+  'torrent', 'versions', 'website', 'abac', 'annotation',
 ]);
 
 function newRequestId(): string {
@@ -67,6 +68,7 @@ async function dispatch(env: HandlerEnv, r: S3Request): Promise<S3Response> {
   const expectedOwner = r.headers['x-amz-expected-bucket-owner'];
   if (expectedOwner !== undefined && expectedOwner !== r.auth.credential.account) throw s3Errors.accessDenied();
   if (key === undefined) {
+    if (r.query.has('uploads')) throw s3Errors.notImplemented('ListMultipartUploads is not implemented');
     if (r.query.has('location')) {
       if (m === 'GET') return getBucketLocation(env, r, bucket);
       throw s3Errors.notImplemented();
@@ -91,6 +93,16 @@ async function dispatch(env: HandlerEnv, r: S3Request): Promise<S3Response> {
       default:
         throw s3Errors.notImplemented(`${m} on a bucket is not implemented`);
     }
+  }
+  if (r.query.has('uploads')) {
+    if (m === 'POST') return createMultipartUpload(env, r, bucket, key);
+    throw s3Errors.notImplemented();
+  }
+  if (r.query.has('uploadId')) {
+    if (m === 'PUT') return uploadPart(env, r, bucket, key);
+    if (m === 'POST') return completeMultipartUpload(env, r, bucket, key);
+    if (m === 'DELETE') return abortMultipartUpload(env, r, bucket, key);
+    throw s3Errors.notImplemented('ListParts is not implemented');
   }
   switch (m) {
     case 'GET':
