@@ -55,11 +55,6 @@ export function partitionOfHash(hash: string, partPower: number): number {
   return parseInt(hash.slice(0, 8), 16) >>> (32 - partPower);
 }
 
-export interface PartitionPaths {
-  devicePath: string;
-  partitionDir: string;
-}
-
 export function partitionDir(devicePath: string, policyIndex: number, partition: number): string {
   return join(devicePath, objectsDirName(policyIndex), String(partition));
 }

@@ -11,12 +11,11 @@ import * as tarStream from 'tar-stream';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { writeAll } from './disk-file.js';
 import { invalidateSuffix } from './hash-cache.js';
-import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
+import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { MAX_METADATA_BYTES, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
 import { chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
 import { withLock } from './partition-lock.js';
-import { LOCK_FILE } from './layout.js';
 import type { SuffixFiles } from './types.js';
 
 /** Swift's MAX_FILE_SIZE plus room for the metadata trailer. */
