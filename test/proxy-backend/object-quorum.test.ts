@@ -83,6 +83,26 @@ describe('proxy backend with real object servers', () => {
     await collect(gone.body);
   });
 
+  it('zero-byte objects, POST metadata (202) and conditional GETs', async () => {
+    const empty = await put(backend, 'empty', Buffer.alloc(0));
+    expect(empty.status).toBe(201);
+    expect(empty.headers['etag']).toBe(md5(Buffer.alloc(0)));
+    const got = await backend.getObject(A, C, 'empty', {});
+    expect(got.status).toBe(200);
+    expect((await collect(got.body)).length).toBe(0);
+    const post = await backend.postObject(A, C, 'empty', { 'x-object-meta-k': 'v', 'content-type': 'text/plain' });
+    expect(post.status).toBe(202);
+    expect((await backend.headObject(A, C, 'empty')).headers['x-object-meta-k']).toBe('v');
+    expect((await backend.postObject(A, C, 'never-written', { 'x-object-meta-k': 'v' })).status).toBe(404);
+    const etag = md5(Buffer.alloc(0));
+    const notModified = await backend.getObject(A, C, 'empty', { 'if-none-match': `"${etag}"` });
+    expect(notModified.status).toBe(304);
+    await collect(notModified.body);
+    const failed = await backend.getObject(A, C, 'empty', { 'if-match': '"0123"' });
+    expect(failed.status).toBe(412);
+    await collect(failed.body);
+  });
+
   it('answers 422 on an ETag mismatch, 412 for If-None-Match on an existing object, 202 for an older timestamp, 499 for a short body', async () => {
     const body = randomBytes(1000);
     expect((await put(backend, 'cond', body, { etag: md5(Buffer.from('other')) })).status).toBe(422);
