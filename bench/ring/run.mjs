@@ -24,6 +24,14 @@ function p14Cluster() {
   return b;
 }
 
+function flatCluster() {
+  const b = RingBuilder.create(14, 3, 1);
+  for (let z = 1; z <= 4; z++)
+    for (let h = 1; h <= 2; h++)
+      for (let d = 0; d < 3; d++) b.addDev({ region: 1, zone: z, ip: `10.0.${z}.${h}`, port: 6200, device: `sd${d}`, weight: 100 });
+  return b;
+}
+
 function p18Cluster() {
   const b = RingBuilder.create(18, 3, 1);
   for (let i = 0; i < 100; i++) {
@@ -81,6 +89,15 @@ function ours() {
     const zoneParts = zone.reduce((s, d) => s + d.parts, 0);
     for (const d of zone) b.removeDev(d.id);
     res.push(measure('remove-zone', b, zoneParts, 3));
+  }
+  {
+    const flat = flatCluster();
+    res.push(measure('flat-p14-24dev', flat));
+    const b = flat.clone();
+    b.pretendMinPartHoursPassed();
+    const ideal = (100 / (totalWeight(b) + 100)) * b.parts * b.replicas;
+    b.addDev({ region: 1, zone: 1, ip: '10.0.1.3', port: 6200, device: 'new', weight: 100 });
+    res.push(measure('flat-add-one-device', b, ideal, 3));
   }
   res.push(measure('p18-100dev', p18Cluster()));
   return res;

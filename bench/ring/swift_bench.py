@@ -24,6 +24,16 @@ def p14_cluster():
     return b
 
 
+def flat_cluster():
+    b = RingBuilder(14, 3, 1)
+    for z in range(1, 5):
+        for h in range(1, 3):
+            for d in range(3):
+                b.add_dev({'region': 1, 'zone': z, 'ip': '10.0.%d.%d' % (z, h), 'port': 6200,
+                           'device': 'sd%d' % d, 'weight': 100})
+    return b
+
+
 def p18_cluster():
     b = RingBuilder(18, 3, 1)
     for i in range(100):
@@ -88,9 +98,18 @@ def main(which):
             if d and d['region'] == 1 and d['zone'] == 1:
                 b.remove_dev(d['id'])
         measure('remove-zone', b, zone_parts, repeat=3)
+    if 'flat' in which:
+        flat = measure('flat-p14-24dev', flat_cluster(), repeat=1)
+        data = copy.deepcopy(flat.to_dict())
+        b = RingBuilder(14, 3, 1)
+        b.copy_from(data)
+        b.pretend_min_part_hours_passed()
+        ideal = 100.0 / (total_weight(b) + 100) * b.parts * b.replicas
+        b.add_dev({'region': 1, 'zone': 1, 'ip': '10.0.1.3', 'port': 6200, 'device': 'new', 'weight': 100})
+        measure('flat-add-one-device', b, ideal, repeat=3)
     if 'p18' in which:
         measure('p18-100dev', p18_cluster())
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:] or ['p14', 'p18'])
+    main(sys.argv[1:] or ['p14', 'flat', 'p18'])

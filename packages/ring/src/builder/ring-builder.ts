@@ -28,7 +28,8 @@ export const MAX_DEV_ID = 0xfffe;
 export const MAX_REPLICAS = 32;
 /** Balance gather rounds per rebalance (Swift stops at 3; ours are cheap, so we try a few more). */
 const MAX_BALANCE_GATHER_ROUNDS = 4;
-const PREFER_MIN = process.env.SWIFTLET_PREFER_MIN !== '0';
+const PREFER_MIN = true;
+const RANDOM_TIES = process.env.SWIFTLET_RANDOM_TIES !== '0';
 
 export interface BuilderDevice extends RingDevice {
   /** Part-replicas assigned to the device. */
@@ -1488,6 +1489,7 @@ class Rebalance {
         for (let depth = 0; depth < TIER_DEPTH; depth++) {
           let best = -1;
           let bestAvail = -Infinity;
+          let ties = 0;
           for (let j = childOff[tier]!, e = childOff[tier + 1]!; j < e; j++) {
             const c = kids[j]!;
             if (cnt[c]! < max[c]!) {
@@ -1495,6 +1497,11 @@ class Rebalance {
               if (score > bestAvail) {
                 best = c;
                 bestAvail = score;
+                ties = 1;
+              } else if (RANDOM_TIES && score === bestAvail && this.rng.randint(0, ties++) === 0) {
+                // A random pick among equally roomy domains: a fixed order would line up which
+                // partitions share which devices, and later moves would need long chains.
+                best = c;
               }
             }
           }
