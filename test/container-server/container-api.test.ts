@@ -136,7 +136,9 @@ describe('container server', () => {
     expect((await req(node, 'PUT', [0, 'AUTH_a', 'keep'], { headers: { 'x-timestamp': ts(), 'x-container-meta-k': 'v' } })).status).toBe(201);
     for (let i = 0; i < 20; i++) expect((await putRow('keep', `o${i}`, i)).status).toBe(201);
     await deleteRow('keep', 'o0');
+    const exited = node.server?.exited;
     await cluster.stopNode(node);
+    expect(await exited).toBe(0); // SIGTERM: drained, LevelDB closed, exit 0
     await cluster.startNode(node);
     const h = await head('keep');
     expect(h.headers.get('x-container-meta-k')).toBe('v');

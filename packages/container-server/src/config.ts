@@ -58,6 +58,23 @@ const LOG_LEVELS: Record<string, string> = {
   fatal: 'fatal',
 };
 
+/** Keys this server reads, plus keys other daemons of a node commonly share in [DEFAULT]. */
+const KNOWN_KEYS = new Set([
+  'devices', 'mount_check', 'bind_ip', 'bind_port', 'swift_dir', 'workers', 'reclaim_age', 'node_timeout', 'conn_timeout',
+  'log_level', 'auto_create_account_prefix', 'interval', 'concurrency', 'account_update_delay', 'account_autocreate',
+  'per_diff', 'max_diffs', 'recon_cache_path', 'user', 'log_name', 'log_address', 'log_facility', 'log_requests',
+]);
+
+/** `section key` of every key in the file that this server does not know (to warn about typos). */
+export function unknownConfigKeys(kind: ServerKind, conf: ConfigFile): string[] {
+  const out: string[] = [];
+  for (const name of ['DEFAULT', `${kind}-server`, 'container-updater', `${kind}-replicator`]) {
+    if (!conf.hasSection(name)) continue;
+    for (const key of conf.section(name).keys()) if (!KNOWN_KEYS.has(key)) out.push(`[${name}] ${key}`);
+  }
+  return [...new Set(out)];
+}
+
 export function loadDbServerConfig(kind: ServerKind, file: string): DbServerConfig {
   return parseDbServerConfig(kind, ConfigFile.load(file));
 }

@@ -4,7 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { createLogger, type Logger } from '@swiftlet/common';
-import { loadDbServerConfig, type ServerKind } from './config.js';
+import { ConfigFile } from '@swiftlet/common';
+import { loadDbServerConfig, unknownConfigKeys, type ServerKind } from './config.js';
 import { createAccountServer } from './account-server.js';
 import { createContainerServer } from './container-server.js';
 
@@ -42,6 +43,8 @@ export async function runDbServer(kind: ServerKind, argv: string[]): Promise<voi
     server.listen(conf.bindPort, conf.bindIp, () => resolve());
   });
   logger.info({ conf }, `${program} listening on ${conf.bindIp}:${conf.bindPort}`);
+  const unknown = unknownConfigKeys(kind, ConfigFile.load(confFile));
+  if (unknown.length > 0) logger.warn({ keys: unknown, file: confFile }, 'unknown config keys ignored');
   if ('updater' in built) built.updater.start();
   built.replicator.start();
 

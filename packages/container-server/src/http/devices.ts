@@ -33,12 +33,16 @@ export class DeviceDbs<R extends AnyRow> {
     }
     let p = this.open.get(device);
     if (p === undefined) {
-      p = DeviceDb.open(join(this.devices, device), device, this.dbName, this.logger).then((dev) => new RowDb(dev, this.model));
+      p = DeviceDb.open(join(this.devices, device), device, this.dbName, this.logger).then(
+        (dev) => new RowDb(dev, this.model),
+        (err: unknown) => {
+          // e.g. LevelDB's LOCK held by another process, or a broken disk: the device is unusable.
+          this.logger.error({ err, device }, 'cannot open device database');
+          this.open.delete(device);
+          throw new InsufficientStorageError();
+        },
+      );
       this.open.set(device, p);
-      p.catch((err: unknown) => {
-        this.logger.error({ err, device }, 'cannot open device database');
-        this.open.delete(device);
-      });
     }
     return p;
   }
