@@ -61,6 +61,10 @@ describe('container listings', () => {
     expect((await req(node, 'GET', [0, 'AUTH_l', 'c'], { query: { prefix: 'nothing' } })).status).toBe(204);
     const empty = await req(node, 'GET', [0, 'AUTH_l', 'c'], { query: { prefix: 'nothing', format: 'json' } });
     expect([empty.status, empty.text]).toEqual([200, '[]']);
+    const xml = await req(node, 'GET', [0, 'AUTH_l', 'c'], { query: { format: 'xml', prefix: 'a', delimiter: '/' } });
+    expect(xml.headers.get('content-type')).toContain('application/xml');
+    expect(xml.text).toContain('<container name="c"><object><name>a</name><hash>etag0</hash><bytes>0</bytes>');
+    expect(xml.text).toContain('<subdir name="a/"><name>a/</name></subdir>');
     const viaAccept = await fetch(`http://127.0.0.1:${node.port}/${node.device}/0/AUTH_l/c?limit=1`, { headers: { accept: 'application/json' } });
     expect(await viaAccept.json()).toHaveLength(1);
   });
