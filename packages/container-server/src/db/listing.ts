@@ -37,6 +37,17 @@ export async function listRows<R extends AnyRow>(
   const lowMarker = p.reverse ? p.endMarker : p.marker;
   const highMarker = p.reverse ? p.marker : p.endMarker;
   if (lowMarker !== '') low = { name: lowMarker, inclusive: false };
+  // A forward marker that is itself a common prefix (the last page ended on a subdir): start
+  // after everything under it instead of reading it only to skip it.
+  if (
+    !p.reverse &&
+    p.delimiter !== '' &&
+    p.marker.startsWith(p.prefix) &&
+    p.marker.length > p.prefix.length &&
+    p.marker.indexOf(p.delimiter, p.prefix.length) === p.marker.length - p.delimiter.length
+  ) {
+    low = { name: p.marker.slice(0, -p.delimiter.length) + String.fromCodePoint((p.delimiter.codePointAt(0) as number) + 1), inclusive: true };
+  }
   if (p.prefix !== '' && (low === undefined || compareUtf8(p.prefix, low.name) > 0)) low = { name: p.prefix, inclusive: true };
   if (highMarker !== '') high = highMarker;
   if (p.prefix !== '') {
