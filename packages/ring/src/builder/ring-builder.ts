@@ -28,8 +28,6 @@ export const MAX_DEV_ID = 0xfffe;
 export const MAX_REPLICAS = 32;
 /** Balance gather rounds per rebalance (Swift stops at 3; ours are cheap, so we try a few more). */
 const MAX_BALANCE_GATHER_ROUNDS = 4;
-const PREFER_MIN = true;
-const RANDOM_TIES = process.env.SWIFTLET_RANDOM_TIES !== '0';
 
 export interface BuilderDevice extends RingDevice {
   /** Part-replicas assigned to the device. */
@@ -755,7 +753,6 @@ class Rebalance {
   private cnt!: Int32Array;
   private pw!: Float64Array;
   private devParts!: Int32Array;
-  private notMovableForTime = 0;
   private readonly tierMoves: boolean;
 
   constructor(b: RingBuilder, seed: RebalanceOptions['seed'], tierMoves: boolean) {
@@ -994,100 +991,20 @@ class Rebalance {
     }
   }
 
-  private gatherForBalanceCanDisperse(start: number): void {
-    const { min, max } = this.plan;
-    const tree = this.tree;
-    const devTier = tree.devTier;
-    const cnt = this.cnt;
-    const wantedInTier = new Float64Array(tree.count);
-    for (const d of this.b.devs) {
-      if (!d) continue;
-      const w = Math.max(this.pw[d.id]!, 0);
-      if (!w) continue;
-      for (let k = 0; k < TIER_DEPTH; k++) wantedInTier[devTier[d.id * TIER_DEPTH + k]!]! += w;
-    }
-    const over: number[] = [];
-    for (let off = 0; off < this.parts; off++) {
-      const p = (start + off) % this.parts;
-      if (!this.canMove(p)) {
-        if (this.moved[p] === 0) this.countIfStuck(p);
-        continue;
-      }
-      over.length = 0;
+  /** Partitions held back by min_part_hours (not moved in this rebalance) that sit on an overweight device. */
+  private stuckForTime(): number {
+    let n = 0;
+    for (let p = 0; p < this.parts; p++) {
+      if (this.moved[p] !== 0 || this.lastMoves[p]! >= this.b.minPartHours) continue;
       for (let r = 0; r < this.rows.length; r++) {
         const row = this.rows[r]!;
-        if (p < row.length && row[p] !== NONE && this.pw[row[p]!]! < 0) over.push(r);
-      }
-      if (!over.length) continue;
-      this.count(p, 1);
-      if (over.length > 1) over.sort((x, y) => this.pw[this.rows[x]![p]!]! - this.pw[this.rows[y]![p]!]!);
-      for (const r of over) {
-        const d = this.rows[r]![p]!;
-        const base = d * TIER_DEPTH;
-        let stuck = false;
-        for (let k = 0; k < TIER_DEPTH; k++) {
-          const t = devTier[base + k]!;
-          if (min[t]! <= cnt[t]! && cnt[t]! < max[t]!) {
-            stuck = true;
-            break;
-          }
+        if (p < row.length && row[p] !== NONE && this.pw[row[p]!]! < 0) {
+          n++;
+          break;
         }
-        if (stuck) continue;
-        let t = devTier[base]!;
-        for (let k = TIER_DEPTH - 1; k >= 0; k--) {
-          t = devTier[base + k]!;
-          if (cnt[t]! - 1 < min[t]!) break;
-        }
-        let room = 0;
-        for (const c of tree.children[t]!) {
-          let mine = false;
-          for (let k = 0; k < TIER_DEPTH; k++) if (devTier[base + k] === c) mine = true;
-          if (!mine) room += wantedInTier[c]!;
-        }
-        if (room <= 0) continue;
-        for (let k = 0; k < TIER_DEPTH; k++) {
-          const tk = devTier[base + k]!;
-          cnt[tk]!--;
-          wantedInTier[tk]!--;
-        }
-        this.unassign(p, r);
-        this.markMoved(p);
-        break;
-      }
-      this.count(p, -1);
-    }
-  }
-
-  private countIfStuck(p: number): void {
-    for (const row of this.rows) {
-      if (p < row.length && row[p] !== NONE && this.pw[row[p]!]! < 0) {
-        this.notMovableForTime++;
-        return;
       }
     }
-  }
-
-  private gatherForBalanceForced(start: number): void {
-    for (let off = 0; off < this.parts; off++) {
-      const p = (start + off) % this.parts;
-      if (!this.canMove(p)) continue;
-      let bestR = -1;
-      let bestW = 0;
-      for (let r = 0; r < this.rows.length; r++) {
-        const row = this.rows[r]!;
-        if (p >= row.length) continue;
-        const d = row[p]!;
-        if (d === NONE) continue;
-        const w = this.pw[d]!;
-        if (w < 0 && (bestR < 0 || w < bestW)) {
-          bestR = r;
-          bestW = w;
-        }
-      }
-      if (bestR < 0) continue;
-      this.unassign(p, bestR);
-      this.markMoved(p);
-    }
+    return n;
   }
 
   private anyOverweight(): boolean {
@@ -1222,10 +1139,7 @@ class Rebalance {
     const cand: number[] = [];
     for (let off = 0; off < this.parts && avail[ROOT]! > 0; off++) {
       const p = (start + off) % this.parts;
-      if (!this.canMove(p)) {
-        if (this.moved[p] === 0) this.countIfStuck(p);
-        continue;
-      }
+      if (!this.canMove(p)) continue;
       cand.length = 0;
       for (let r = 0; r < this.rows.length; r++) {
         const row = this.rows[r]!;
@@ -1493,12 +1407,12 @@ class Rebalance {
           for (let j = childOff[tier]!, e = childOff[tier + 1]!; j < e; j++) {
             const c = kids[j]!;
             if (cnt[c]! < max[c]!) {
-              const score = avail[c]! + (PREFER_MIN && cnt[c]! < min[c]! ? 1e12 : 0);
+              const score = avail[c]! + (cnt[c]! < min[c]! ? 1e12 : 0);
               if (score > bestAvail) {
                 best = c;
                 bestAvail = score;
                 ties = 1;
-              } else if (RANDOM_TIES && score === bestAvail && this.rng.randint(0, ties++) === 0) {
+              } else if (score === bestAvail && this.rng.randint(0, ties++) === 0) {
                 // A random pick among equally roomy domains: a fixed order would line up which
                 // partitions share which devices, and later moves would need long chains.
                 best = c;
@@ -1564,9 +1478,10 @@ class Rebalance {
     }
     notes.push(...limited.slice(0, 10));
     if (limited.length > 10) notes.push(`... and ${limited.length - 10} more devices limited the same way`);
-    if (this.notMovableForTime > 0 && this.anyOverweight()) {
+    const stuck = this.anyOverweight() ? this.stuckForTime() : 0;
+    if (stuck > 0) {
       notes.push(
-        `${this.notMovableForTime} partitions on overweight devices moved less than min_part_hours (${b.minPartHours}) ago; ` +
+        `${stuck} partitions on overweight devices moved less than min_part_hours (${b.minPartHours}) ago; ` +
           `rebalance again in ${b.minPartSecondsLeft()} s to finish.`,
       );
     }
