@@ -34,7 +34,7 @@ if (cmd === 'preload') {
   }
   await Promise.all(jobs);
 } else if (cmd === 'big') {
-  const total = Number(b);
+  const total = Number(a);
   const chunk = randomBytes(1 << 20);
   const path = `/${device}/1/AUTH_bench/c/${prefix}`;
   const t0 = process.hrtime.bigint();

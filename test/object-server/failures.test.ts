@@ -61,7 +61,7 @@ describe('client disconnect mid-PUT', () => {
       const sock = net.connect(port, '127.0.0.1', () => {
         sock.write(
           `PUT /sda/6/a/c/cut HTTP/1.1\r\nHost: x\r\nX-Timestamp: ${ts()}\r\nContent-Type: text/plain\r\n` +
-            `Content-Length: 1000000\r\nX-Trans-Id: ${txId}\r\n\r\n`,
+            `Content-Length: 2000000\r\nX-Trans-Id: ${txId}\r\n\r\n`,
         );
         sock.write(Buffer.alloc(300_000, 'x'), () => {
           sock.destroy();

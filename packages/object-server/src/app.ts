@@ -108,6 +108,8 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
           ctx.status = err.status;
           return;
         }
+        // A handler may have taken over the response (respond = false) before failing.
+        ctx.respond = true;
         ctx.status = err.status;
         for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
         ctx.body = (err.expose ? err.message : 'Internal Server Error').split('\n')[0] + '\n';
@@ -118,6 +120,7 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
         ctx.res.destroy();
         return;
       }
+      ctx.respond = true;
       ctx.status = 500;
       ctx.body = 'Internal Server Error\n';
     }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   BadRequestError,
   ConflictError,
@@ -23,6 +23,7 @@ import { asyncPendingPath } from './async-pending.js';
 import { type ByteRange, evaluateConditions, parseRange } from './conditional.js';
 import type { ObjectServerConfig } from './config.js';
 import { containerNodesFromHeaders, updateContainers } from './container-update.js';
+import { withContainerUpdateOverrides } from './container-update-override.js';
 import { parseObjectPath, type ObjectPath } from './request-path.js';
 import {
   bodyLength,
@@ -58,6 +59,10 @@ export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
     res.writeContinue();
   }
 }
+
+/** Bodies at least this large are read ahead (see put()); up to READ_AHEAD_BYTES are buffered. */
+const READ_AHEAD_MIN = 1024 * 1024;
+const READ_AHEAD_BYTES = 1024 * 1024;
 
 /** An answer without a body (koa would turn a null body into 204). */
 function emptyAnswer(ctx: Context, status: number): void {
@@ -153,16 +158,27 @@ export class ObjectController {
     if (expireAt !== undefined) metadata['X-Delete-At'] = String(expireAt);
 
     sendContinue(req, ctx.res);
+    // A large body is read ahead into a bounded buffer, so that the socket keeps draining while the
+    // diskfile waits for its disk writes (receive and write overlap); small bodies go straight in.
+    let body: NodeJS.ReadableStream = req;
+    if (contentLength === undefined || contentLength >= READ_AHEAD_MIN) {
+      const ahead = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+      // The diskfile starts reading only after its own checks; an abort before that must not be
+      // an unhandled 'error' (it would end the process). The reader still sees the error.
+      ahead.on('error', () => undefined);
+      req.once('error', (err) => ahead.destroy(err));
+      body = req.pipe(ahead);
+    }
     const { etag, size } = await this.withUploadTimeouts(req, () =>
-      df.write(timestamp, metadata, req, { contentLength, expectedEtag: expectedEtag(headers) }),
+      df.write(timestamp, metadata, body, { contentLength, expectedEtag: expectedEtag(headers) }),
     );
     ctx.state['bytes'] = size;
 
-    await this.containerUpdate(ctx, path, policy, df.hash, timestamp, 'PUT', {
+    await this.containerUpdate(ctx, path, policy, df.hash, timestamp, 'PUT', withContainerUpdateOverrides({
       'X-Size': String(size),
       'X-Etag': etag,
       'X-Content-Type': contentType,
-    });
+    }, headers));
     ctx.set('ETag', `"${etag}"`);
     emptyAnswer(ctx, 201);
   }
@@ -336,7 +352,7 @@ export class ObjectController {
         }
         resolve();
       };
-      source.once('error', (err: Error) => done(err));
+      source.on('error', (err: Error) => done(err));
       res.once('finish', () => done());
       res.once('close', () => done(res.writableFinished ? undefined : new Error('client closed the connection')));
       source.pipe(res);

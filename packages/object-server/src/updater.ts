@@ -79,12 +79,16 @@ export class ObjectUpdater {
         const policy = policyOfAsyncDir(dir);
         if (policy === undefined) continue;
         const asyncDir = join(devicePath, dir);
+        // Jobs run across prefix folders (not one folder at a time), bounded by the limiter; the
+        // list of queued jobs is drained now and then so that memory stays flat.
+        let jobs: Promise<void>[] = [];
+        const touched: string[] = [];
         for (const prefix of shuffle(await readdir(asyncDir).catch(() => [] as string[]))) {
           if (this.stopped) break;
           const prefixDir = join(asyncDir, prefix);
+          touched.push(prefixDir);
           const files = (await readdir(prefixDir).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort().reverse();
           const seen = new Set<string>();
-          const jobs: Promise<void>[] = [];
           for (const name of files) {
             const dash = name.indexOf('-');
             const hash = dash > 0 ? name.slice(0, dash) : name;
@@ -98,9 +102,13 @@ export class ObjectUpdater {
             seen.add(hash);
             jobs.push(limit(() => this.deliver(join(prefixDir, name), stats)));
           }
-          await Promise.all(jobs);
-          await removeIfEmpty(prefixDir);
+          if (jobs.length >= 1000) {
+            await Promise.all(jobs);
+            jobs = [];
+          }
         }
+        await Promise.all(jobs);
+        for (const prefixDir of touched) await removeIfEmpty(prefixDir);
       }
     }
     stats.elapsedS = (Date.now() - started) / 1000;
