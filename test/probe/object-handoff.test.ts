@@ -1,0 +1,155 @@
+/**
+ * Probe: object servers that go away (crash, missing device, down during a DELETE) while S3
+ * clients keep writing and reading; then the replicators (--once on every node) put every replica
+ * back on its primaries and empty the handoffs (Swift's test_object_handoff, test_stale_reads).
+ */
+import { rename } from 'node:fs/promises';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@swiftlet/cluster';
+import { Probe, bytesFor, keysOn } from './probe-cluster.js';
+
+let probe: Probe;
+
+beforeAll(async () => {
+  probe = await Probe.start({
+    // A restarted node is tried again one second after its last error (not after Swift's 60 s),
+    // so that reads after a restart really ask it.
+    extraConf: { proxy: { 'proxy-server': { error_suppression_interval: 1, node_timeout: 3, conn_timeout: 0.5 } } },
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await probe?.stop();
+});
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 200;
+  } catch (err) {
+    if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode ?? 0;
+    throw err;
+  }
+}
+
+describe('object servers going away', () => {
+  it('a primary crashes during 50 PUTs: every acknowledged object reads back; replication restores 3 replicas and empties the handoffs', async () => {
+    const bucket = 'stream';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const victim = probe.cluster.nodes[0]!;
+    const keys = Array.from({ length: 50 }, (_, i) => `obj-${i}`);
+    const bodies = new Map(keys.map((k, i) => [k, bytesFor(k, 1 + ((i * 7919) % 40_000))]));
+    const acked: string[] = [];
+    const failed: string[] = [];
+    let crash: Promise<void> | undefined;
+    // Four writers; the victim's object server is killed (SIGKILL) while PUTs are in flight.
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        if (next === 12) crash = probe.stopServer(victim, 'object', true);
+        try {
+          await probe.put(bucket, key, bodies.get(key)!);
+          acked.push(key);
+        } catch {
+          failed.push(key);
+        }
+      }
+    };
+    await Promise.all([writer(), writer(), writer(), writer()]);
+    await crash;
+    expect(failed).toEqual([]);
+    expect(acked).toHaveLength(50);
+    const onVictim = keys.filter((k) => probe.objectPlacement(bucket, k).primaries.includes(victim));
+    expect(onVictim.length).toBeGreaterThan(10);
+
+    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
+    // Each replica the victim missed sits on the partition's handoff instead.
+    let onHandoff = 0;
+    for (const key of onVictim) {
+      const p = probe.objectPlacement(bucket, key);
+      const copies = (await probe.files(victim, p)).length + (await probe.files(p.handoffs[0]!, p)).length;
+      // A PUT in flight at the crash has its quorum of two and no third copy until replication.
+      expect(copies, key).toBeLessThanOrEqual(1);
+      if ((await probe.files(p.handoffs[0]!, p)).length === 1) onHandoff++;
+    }
+    expect(onHandoff).toBeGreaterThan(5);
+
+    await probe.cluster.startStorageServer(victim, 'object');
+    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, keys, { bodies }));
+    expect(result.problems).toEqual([]);
+    expect(result.rounds).toBeLessThanOrEqual(2);
+    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
+  });
+
+  it('a primary whose device folder is missing (507): PUT lands on a handoff, GET finds it; replication moves it to the primaries', async () => {
+    const bucket = 'nodevice';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const victim = probe.cluster.nodes[1]!;
+    const [key] = keysOn(probe, bucket, victim, 1);
+    const p = probe.objectPlacement(bucket, key!);
+    const body = bytesFor('nodevice', 30_000);
+    // The node's container and account servers share the device folder: stopped while it is gone.
+    await probe.stopServer(victim, 'container');
+    await probe.stopServer(victim, 'account');
+    const dev = probe.deviceDir(victim);
+    await rename(dev, `${dev}.away`);
+    try {
+      const health = await fetch(`http://127.0.0.1:${victim.ports.object}/${victim.device}/${p.part}/${probe.account}/${bucket}/${key}`, { method: 'HEAD' });
+      expect(health.status).toBe(507);
+      await probe.put(bucket, key!, body);
+      expect((await probe.get(bucket, key!)).equals(body)).toBe(true);
+      // The handoff took the victim's replica (polled: the proxy answers once a quorum wrote).
+      await waitFor(async () => (await probe.files(p.handoffs[0]!, p)).some((f) => f.endsWith('.data')), { timeoutMs: 5000, what: `the copy on handoff ${p.handoffs[0]!.device}` });
+    } finally {
+      await rename(`${dev}.away`, dev);
+      await probe.cluster.startStorageServer(victim, 'container');
+      await probe.cluster.startStorageServer(victim, 'account');
+    }
+    expect(await probe.files(victim, p)).toEqual([]);
+    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, [key!], { bodies: new Map([[key!, body]]) }));
+    expect(result.problems).toEqual([]);
+    expect((await probe.get(bucket, key!)).equals(body)).toBe(true);
+  });
+
+  // BUG (proxy read path, read-resolver.ts): the first good answer is used, so a primary that
+  // missed a DELETE while it was down serves its old data until replication runs, whenever the
+  // shuffled node order asks it first (Swift behaves the same; the tombstones of the two other
+  // primaries are never consulted). Fixing it means asking the other primaries before answering
+  // (a quorum read), not a small change: left to the proxy owner.
+  it.fails('stale read: a primary that missed the DELETE comes back with the old data; GET and HEAD answer 404 before replication', async () => {
+    const bucket = 'stale';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const victim = probe.cluster.nodes[2]!;
+    const [key] = keysOn(probe, bucket, victim, 1);
+    const p = probe.objectPlacement(bucket, key!);
+    await probe.put(bucket, key!, bytesFor('stale', 5000));
+    await waitFor(async () => (await probe.files(victim, p)).length === 1, { timeoutMs: 5000, what: 'the copy on the victim' });
+
+    await probe.stopServer(victim, 'object');
+    expect(await status(probe.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })))).toBe(200);
+    await probe.cluster.startStorageServer(victim, 'object');
+    // Before replication: the victim still holds the .data, the others the newer tombstone.
+    expect((await probe.files(victim, p)).filter((f) => f.endsWith('.data'))).toHaveLength(1);
+    // The proxy tries primaries in random order; a dozen reads meet the stale one first several times.
+    const seen: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      seen.push(await status(probe.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))));
+      seen.push(await status(probe.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))));
+    }
+    expect(seen.every((s) => s === 404), seen.join(',')).toBe(true);
+  });
+
+  it('a DELETE missed by a stopped primary reaches it through replication; the object never comes back', async () => {
+    const bucket = 'stale';
+    const victim = probe.cluster.nodes[2]!;
+    const [key] = keysOn(probe, bucket, victim, 1);
+    // The previous test left the victim with the old .data and the others with the tombstone.
+    const p = probe.objectPlacement(bucket, key!);
+    expect((await probe.files(victim, p)).filter((f) => f.endsWith('.data'))).toHaveLength(1);
+    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, [key!], { deleted: true }));
+    expect(result.problems).toEqual([]);
+    for (let i = 0; i < 6; i++) expect(await status(probe.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })))).toBe(404);
+  });
+});
