@@ -116,19 +116,23 @@ describe('PUT', () => {
   });
 
   it('X-Delete-After is stored as X-Delete-At; an expired object reads as absent', async () => {
-    const r = await put(port, '/sda/3/a/c/expiring', 'soon', { 'X-Delete-After': '1' });
+    const r = await put(port, '/sda/3/a/c/expiring-later', 'later', { 'X-Delete-After': '100' });
     expect(r.status).toBe(201);
-    const h = await request(port, 'HEAD', '/sda/3/a/c/expiring');
+    const h = await request(port, 'HEAD', '/sda/3/a/c/expiring-later');
     expect(h.status).toBe(200);
     const at = Number(h.headers['x-delete-at']);
-    expect(at).toBeGreaterThan(Date.now() / 1000 - 1);
+    expect(Math.abs(at - (Date.now() / 1000 + 100))).toBeLessThan(5);
+    const soon = Math.floor(Date.now() / 1000) + 1;
+    expect((await put(port, '/sda/3/a/c/expiring', 'soon', { 'X-Delete-At': String(soon) })).status).toBe(201);
     const deadline = Date.now() + 5000;
-    let status = 200;
-    while (status === 200 && Date.now() < deadline) {
-      status = (await request(port, 'GET', '/sda/3/a/c/expiring')).status;
-      if (status === 200) await new Promise((res) => setTimeout(res, 100));
+    let got = await request(port, 'GET', '/sda/3/a/c/expiring');
+    while (got.status === 200 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 100));
+      got = await request(port, 'GET', '/sda/3/a/c/expiring');
     }
-    expect(status).toBe(404);
+    expect(got.status).toBe(404);
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(soon);
+    expect(got.headers['x-backend-timestamp']).toBeDefined();
   });
 
   it('UTF-8 metadata and names round-trip', async () => {
