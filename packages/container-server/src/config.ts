@@ -27,6 +27,8 @@ export interface ReplicatorConfig {
   maxDiffs: number;
   nodeTimeoutS: number;
   connTimeoutS: number;
+  /** Folder of `<kind>.recon` (pass statistics); none written when unset. */
+  reconCachePath: string | undefined;
 }
 
 export interface DbServerConfig {
@@ -122,6 +124,7 @@ export function parseDbServerConfig(kind: ServerKind, conf: ConfigFile): DbServe
       maxDiffs: r.integer('max_diffs', 100, { min: 1 }),
       nodeTimeoutS: r.number('node_timeout', 10, { min: 0.001 }),
       connTimeoutS: r.number('conn_timeout', connTimeoutS, { min: 0.001 }),
+      reconCachePath: r.optionalString('recon_cache_path') || undefined,
     }),
   });
 }

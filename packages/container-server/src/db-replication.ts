@@ -105,6 +105,7 @@ export class DbReplicator<R extends AnyRow> implements ReplicationStrategy<DbJob
       lockupTimeoutS: Math.max(60, conf.replicator.nodeTimeoutS * 10),
       statsIntervalS: 300,
       ringCheckIntervalS: 15,
+      ...(conf.replicator.reconCachePath !== undefined ? { reconCachePath: conf.replicator.reconCachePath } : {}),
       logger,
     });
   }
