@@ -45,7 +45,7 @@ bind_ip = 127.0.0.1
 bind_port = $PORT
 swift_dir = $WORK/etc
 CONF
-node "$ROOT/packages/object-server/bin/swiftlet-object-server.js" "$WORK/object-server.conf" > "$WORK/object-server.log" 2>&1 &
+UV_THREADPOOL_SIZE=32 node "$ROOT/packages/object-server/bin/swiftlet-object-server.js" "$WORK/object-server.conf" > "$WORK/object-server.log" 2>&1 &
 OURS_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
 
@@ -56,7 +56,7 @@ hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
 run_wrk() { # port script conns size prefix
   local out
   out=$(BENCH_SIZE="$4" BENCH_PREFIX="$5" BENCH_COUNT=256 BENCH_DEVICE=objbench \
-    wrk -t1 -c"$3" -d"${DUR}s" -s "$HERE/$2" "http://127.0.0.1:$1" 2>&1)
+    wrk -t1 -c"$3" -d"${DUR}s" --timeout 10s -s "$HERE/$2" "http://127.0.0.1:$1" 2>&1)
   local rps errs
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {print $5}' <<<"$out"); errs=${errs:-0}

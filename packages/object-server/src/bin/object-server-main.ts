@@ -26,6 +26,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger('object-server', { level });
+  if (process.env['UV_THREADPOOL_SIZE'] === undefined) {
+    logger.info('UV_THREADPOOL_SIZE is not set: 4 I/O threads; set it (e.g. 32) in the environment for many concurrent durable writes');
+  }
   process.on('unhandledRejection', (err) => {
     logger.fatal({ err }, 'unhandled rejection');
     process.exit(1);
