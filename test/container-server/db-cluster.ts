@@ -50,7 +50,7 @@ export class DbCluster {
           node.conf,
           iniText({
             DEFAULT: { devices: node.devices, mount_check: 'false', bind_ip: '127.0.0.1', bind_port: node.port, swift_dir: c.swiftDir, log_level: 'INFO' },
-            'container-updater': { interval: 3600, account_update_delay: 0.1, node_timeout: 1, conn_timeout: 0.3 },
+            'container-updater': { interval: 3600, account_update_delay: 0.1, node_timeout: 10, conn_timeout: 2 },
             'container-replicator': { interval: 0 },
             'account-replicator': { interval: 0 },
             ...(opts.conf ?? {}),

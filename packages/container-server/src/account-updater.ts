@@ -170,6 +170,12 @@ export class AccountUpdater {
     return this.sweeping;
   }
 
+  /** A sweep that starts after any sweep under way (the updater bin wants today's answer). */
+  async sweepNow(): Promise<SweepStats> {
+    if (this.sweeping !== undefined) await this.sweeping.catch(() => undefined);
+    return this.sweep();
+  }
+
   private async doSweep(): Promise<SweepStats> {
     const stats: SweepStats = { attempted: 0, succeeded: 0, failed: 0 };
     const started = Date.now();

@@ -99,7 +99,7 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
 
   app.use(async (ctx, next) => {
     if (ctx.path === '/_container_updater/sweep' && ctx.method === 'POST') {
-      ctx.body = await updater.sweep();
+      ctx.body = await updater.sweepNow();
       return;
     }
     await next();
