@@ -10,7 +10,7 @@ import { S3Error, s3Errors } from './s3-error.js';
 import type { S3Request, S3Response } from './s3-request.js';
 import { readSmallBody } from './small-body.js';
 import type { ContainerRow, ObjectRow, SubdirRow } from './storage.js';
-import { segmentsContainer } from './multipart.js';
+
 import { parseXml, S3_XMLNS, xmlDocument, type XmlNode } from './xml.js';
 
 const XML = { 'Content-Type': 'application/xml' };
@@ -59,6 +59,10 @@ export async function listBuckets(env: HandlerEnv, r: S3Request): Promise<S3Resp
   };
 }
 
+function alreadyExists(bucket: string): S3Error {
+  return new S3Error('BucketAlreadyExists', 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', { extra: { BucketName: bucket } });
+}
+
 function checkBucketName(bucket: string): void {
   const problem = bucketNameProblem(bucket);
   if (problem) throw new S3Error('InvalidBucketName', 'The specified bucket is not valid.', { extra: { BucketName: bucket, Reason: problem } });
@@ -86,18 +90,24 @@ export async function createBucket(env: HandlerEnv, r: S3Request, bucket: string
   }
   const acct = account(r);
   const owner = await env.registry.owner(bucket);
-  if (owner !== undefined && owner !== acct) throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', { extra: { BucketName: bucket } });
+  if (owner !== undefined && owner !== acct) throw alreadyExists(bucket);
   if (owner === acct) {
     const head = await env.storage.headContainer(acct, bucket);
     if (head.status >= 200 && head.status < 300) {
       throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { extra: { BucketName: bucket } });
     }
   } else {
-    const winner = await env.registry.claim(bucket, acct);
-    if (winner !== acct) throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', { extra: { BucketName: bucket } });
+    const won = await env.registry.claim(bucket, acct);
+    if (!won) throw alreadyExists(bucket);
   }
   const res = await env.storage.putContainer(acct, bucket);
   if (res.status < 200 || res.status >= 300) throw unavailable(res.status);
+  if ((await env.registry.owner(bucket)) !== acct) {
+    // A simultaneous claim overtook ours (newest row wins): withdraw the new, empty container.
+    const del = await env.storage.deleteContainer(acct, bucket);
+    if (del.status >= 300 && del.status !== 404) env.logger.warn({ bucket, account: acct, status: del.status }, 'lost a bucket race; container not removed');
+    throw alreadyExists(bucket);
+  }
   return { status: 200, headers: { Location: `/${bucket}` } };
 }
 
@@ -136,7 +146,8 @@ export async function getBucketVersioning(env: HandlerEnv, r: S3Request, bucket:
 
 /** Drops a deleted bucket's unfinished multipart uploads and their segments container. */
 async function removeSegments(env: HandlerEnv, acct: string, bucket: string): Promise<void> {
-  const segments = segmentsContainer(bucket);
+  // The multipart segments container of the bucket (multipart/names.ts).
+  const segments = `${bucket}+segments`;
   for (;;) {
     const list = await env.storage.listContainer(acct, segments, { limit: 1000 });
     if (list.status === 404) return;

@@ -8,10 +8,13 @@
  *   object    "<bucket name>"  — empty body, `X-Object-Meta-Owner: <account>`
  *
  * Everything goes through the ordinary data path, so the registry is replicated like any object.
- * Claiming a name writes the row, then reads it back: with concurrent claims, the write with the
- * newest timestamp wins everywhere (Swift's last-writer-wins), and a claimant that reads back
- * another owner answers BucketAlreadyExists. A crash between the claim and the container PUT
- * leaves a row whose owner can still create (or delete) the bucket; no one else can take it.
+ * A claim is a PUT with `If-None-Match: *` (an object server already holding a row refuses it,
+ * and the data path answers 412 if any replica refused), then a read-back of the owner.
+ * Claims so close together that both pass If-None-Match are decided by Swift's last-writer-wins:
+ * the newest row wins everywhere, so the creator checks the owner once more after creating its
+ * container and withdraws (deletes the still empty container) if another claim overtook it. A crash
+ * between the claim and the container PUT leaves a row whose owner can still create (or delete)
+ * the bucket; no one else can take it.
  */
 import { Readable } from 'node:stream';
 import type { Logger } from '@swiftlet/common';
@@ -58,16 +61,19 @@ export class BucketRegistry {
     return r.headers['x-object-meta-owner'];
   }
 
-  /** Records `account` as the owner; returns the owner that won (the caller's on success). */
-  async claim(bucket: string, account: string): Promise<string | undefined> {
+  /** Records `account` as the owner if no one holds the name; true if this claim won. */
+  async claim(bucket: string, account: string): Promise<boolean> {
     await this.ensure();
     const r = await this.storage.putObject(this.account, REGISTRY_CONTAINER, bucket, Readable.from([]), {
       'Content-Length': '0',
       'Content-Type': 'application/x-swiftlet-bucket',
       'X-Object-Meta-Owner': account,
+      'If-None-Match': '*',
     });
+    if (r.status === 412) return false;
     if (r.status < 200 || r.status >= 300) throw unavailable(`registry PUT answered ${r.status}`);
-    return this.owner(bucket);
+    // Simultaneous claims can all pass If-None-Match; the newest row wins everywhere.
+    return (await this.owner(bucket)) === account;
   }
 
   /** Forgets the bucket, but only if `account` still owns it. */
