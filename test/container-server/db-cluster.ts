@@ -51,8 +51,8 @@ export class DbCluster {
           iniText({
             DEFAULT: { devices: node.devices, mount_check: 'false', bind_ip: '127.0.0.1', bind_port: node.port, swift_dir: c.swiftDir, log_level: 'INFO' },
             'container-updater': { interval: 3600, account_update_delay: 0.1, node_timeout: 10, conn_timeout: 2 },
-            'container-replicator': { interval: 0 },
-            'account-replicator': { interval: 0 },
+            'container-replicator': { interval: 0, conn_timeout: 2 },
+            'account-replicator': { interval: 0, conn_timeout: 2 },
             ...(opts.conf ?? {}),
           }),
         );
