@@ -111,6 +111,11 @@ export class Probe {
     return { part, primaries, others: this.cluster.nodes.filter((n) => !primaries.includes(n)) };
   }
 
+  accountPlacement(account = this.account): { part: number; primaries: StorageNode[] } {
+    const { part, nodes } = this.ring('account').getNodes(account);
+    return { part, primaries: nodes.map((n) => this.node(n.device)) };
+  }
+
   objectPrimaryParts(node: StorageNode): Set<number> {
     const ring = this.ring('object');
     const out = new Set<number>();
