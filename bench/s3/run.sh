@@ -3,7 +3,8 @@
 # against OpenStack Swift 2.30.1's proxy with s3api (the anchor in /work/shared/anchors/swift,
 # same shape: 4 nodes, 3 replicas, fsync on for both). Same client for both: wrk replaying
 # presigned URLs prepared beforehand (4 KiB and 64 KiB PutObject/GetObject at 16 and 64
-# connections), then curl for a 1 GiB upload and download. Prints a markdown table.
+# connections; wrk timeout 30 s, so that slow answers count as slow, not as errors), then curl
+# for a 1 GiB upload and download. Prints a markdown table.
 #   bench/s3/run.sh [seconds-per-run (default 8)]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -63,7 +64,7 @@ done
 # wrk -> "ops/s errors"
 run_wrk() { # endpoint urls method size conns
   local out rps errs
-  out=$(BENCH_URLS="$2" BENCH_METHOD="$3" BENCH_SIZE="$4" wrk -t1 -c"$5" -d"${DUR}s" -s "$HERE/urls.lua" "$1" 2>&1)
+  out=$(BENCH_URLS="$2" BENCH_METHOD="$3" BENCH_SIZE="$4" wrk -t1 -c"$5" -d"${DUR}s" --timeout 30s -s "$HERE/urls.lua" "$1" 2>&1)
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {print $5}' <<<"$out"); errs=${errs:-0}
   awk -v r="$rps" -v e="$errs" 'BEGIN {printf "%.0f %s", r, e}'

@@ -228,6 +228,33 @@ describe('proxy backend with real object servers', () => {
     }
   });
 
+  it('a slow client is not a slow node: no node timeout while the body waits for its reader', async () => {
+    const name = 'slow-reader';
+    const body = randomBytes(4 * 1024 * 1024);
+    expect((await put(backend, name, body)).status).toBe(201);
+    const b = tier.backend({ nodeTimeoutS: 1 });
+    const got = await b.getObject(A, C, name, {});
+    expect(got.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(md5(await collect(got.body))).toBe(md5(body));
+    expect(b.stats().backendErrors).toBe(0);
+    expect(b.stats().readResumes).toBe(0);
+  });
+
+  it('a client slow to send is not a slow node: the PUT waits for its body', async () => {
+    const body = randomBytes(256 * 1024);
+    async function* slowly(): AsyncGenerator<Buffer> {
+      yield body.subarray(0, 100_000);
+      await new Promise((r) => setTimeout(r, 2500));
+      yield body.subarray(100_000);
+    }
+    const b = tier.backend({ nodeTimeoutS: 1 });
+    const res = await b.putObject(A, C, 'slow-writer', Readable.from(slowly()), { 'content-length': String(body.length) });
+    expect(res.status).toBe(201);
+    expect(b.stats().backendErrors).toBe(0);
+    expect(md5(await collect((await b.getObject(A, C, 'slow-writer', {})).body))).toBe(md5(body));
+  });
+
   it('a corrupted replica does not yield a wrong body: the read resumes from another replica', async () => {
     const name = 'rotten';
     const body = randomBytes(300 * 1024);

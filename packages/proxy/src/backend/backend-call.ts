@@ -79,12 +79,29 @@ export class BackendCall {
     });
     this.req = req;
     let connected = false;
+    // Timers run before I/O in each turn of the event loop: on a busy process a connect or a byte
+    // that arrived in time may not have been handled yet when its timer fires. So a timeout is
+    // only declared after one I/O phase (setImmediate) has had the chance to prove it wrong.
     const connTimer = setTimeout(() => {
-      req.destroy(new BackendTimeoutError(`connection timeout after ${opts.connTimeoutMs} ms: ${this.where}`));
+      setImmediate(() => {
+        if (!connected && !req.destroyed) {
+          req.destroy(new BackendTimeoutError(`connection timeout after ${opts.connTimeoutMs} ms: ${this.where}`));
+        }
+      });
     }, opts.connTimeoutMs);
-    req.setTimeout(opts.nodeTimeoutMs, () => {
-      req.destroy(new BackendTimeoutError(`no answer within ${opts.nodeTimeoutMs} ms: ${this.where}`));
-    });
+    const onIdle = (): void => {
+      const socket = req.socket;
+      const seen = socket ? socket.bytesRead + socket.bytesWritten : 0;
+      setImmediate(() => {
+        if (req.destroyed) return;
+        if (socket && socket.bytesRead + socket.bytesWritten !== seen) {
+          req.setTimeout(opts.nodeTimeoutMs, onIdle); // there was traffic after all: start over
+          return;
+        }
+        req.destroy(new BackendTimeoutError(`no answer within ${opts.nodeTimeoutMs} ms: ${this.where}`));
+      });
+    };
+    req.setTimeout(opts.nodeTimeoutMs, onIdle);
     req.on('socket', (socket) => {
       if (!socket.connecting) {
         connected = true;

@@ -124,7 +124,11 @@ export class ResumingBody extends Readable {
       if (this.offset + c.length > this.expected) c = c.subarray(0, this.expected - this.offset);
       this.offset += c.length;
       if (this.whole) this.crc = crc32(c, this.crc);
-      if (!this.push(c)) res.pause();
+      if (!this.push(c)) {
+        // Our client is slow, not the node: no node timeout while we hold the node back.
+        res.pause();
+        res.socket?.setTimeout(0);
+      }
     });
     res.once('end', () => {
       ended = true;
@@ -145,7 +149,11 @@ export class ResumingBody extends Readable {
   }
 
   override _read(): void {
-    this.current?.resume();
+    const cur = this.current;
+    if (cur?.isPaused()) {
+      cur.socket?.setTimeout(this.ctx.nodeTimeoutMs);
+      cur.resume();
+    }
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {

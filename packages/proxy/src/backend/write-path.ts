@@ -152,8 +152,10 @@ function streamBody(
       } else if (waiting.size === 0) body.resume();
     };
     for (const call of calls) {
-      call.armTimeout();
+      // The node timeout runs only while we wait on the node (a full buffer, then its answer):
+      // a client that is slow to send is bounded by the client-side timeout, not by this one.
       const onDrain = (): void => {
+        call.holdTimeout();
         if (waiting.delete(call) && waiting.size === 0 && !done) body.resume();
       };
       call.req.on('drain', onDrain);
@@ -176,7 +178,10 @@ function streamBody(
       }
       for (const call of live) {
         if (call.req.destroyed) drop(call, call.error ?? new Error('connection closed'));
-        else if (!call.req.write(buf)) waiting.add(call);
+        else if (!call.req.write(buf)) {
+          if (!waiting.has(call)) call.armTimeout();
+          waiting.add(call);
+        }
       }
       if (done) return;
       if (waiting.size > 0) body.pause();
@@ -187,7 +192,10 @@ function streamBody(
         finish('client');
         return;
       }
-      for (const call of live) call.req.end();
+      for (const call of live) {
+        call.armTimeout();
+        call.req.end();
+      }
       finish('ok');
     };
     const onSourceError = (err: Error): void => {
