@@ -252,3 +252,23 @@ describe('credentials file', () => {
     store.close();
   });
 });
+
+describe('metrics', () => {
+  it('renders Prometheus text: counters by method and status class, histogram, backend counters', async () => {
+    const { ProxyMetrics } = await import('./metrics.js');
+    const m = new ProxyMetrics();
+    m.observe({ method: 'GET', status: 200, durationMs: 3, bytesIn: 0, bytesOut: 100 });
+    m.observe({ method: 'GET', status: 404, durationMs: 300, bytesIn: 0, bytesOut: 20 });
+    m.observe({ method: 'PUT', status: 200, durationMs: 40, bytesIn: 1000, bytesOut: 0 });
+    const text = m.render({ backendErrors: 2, handoffWrites: 1 });
+    expect(text).toContain('swiftlet_proxy_requests_total{method="GET",status="2xx"} 1');
+    expect(text).toContain('swiftlet_proxy_requests_total{method="GET",status="4xx"} 1');
+    expect(text).toContain('swiftlet_proxy_request_duration_seconds_bucket{method="GET",le="0.005"} 1');
+    expect(text).toContain('swiftlet_proxy_request_duration_seconds_bucket{method="GET",le="0.5"} 2');
+    expect(text).toContain('swiftlet_proxy_request_duration_seconds_count{method="PUT"} 1');
+    expect(text).toContain('swiftlet_proxy_received_bytes_total 1000');
+    expect(text).toContain('swiftlet_proxy_sent_bytes_total 120');
+    expect(text).toContain('swiftlet_proxy_backend_backend_errors_total 2');
+    expect(text).toContain('swiftlet_proxy_backend_handoff_writes_total 1');
+  });
+});
