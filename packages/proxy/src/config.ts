@@ -56,7 +56,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   s3api: [
     'region', 'storage_domain', 'credentials_file', 'credentials_reload_interval', 'max_clock_skew',
     'max_object_size', 'max_multi_delete_objects', 'multi_delete_concurrency', 'verify_buffer_size',
-    'bucket_registry_account',
+    'bucket_registry_account', 'abandoned_upload_expiry',
   ],
 };
 

@@ -9,6 +9,7 @@ import { ProxyBackend } from './backend/index.js';
 import { proxyServerConfig, unknownProxyKeys, type ProxyServerConfig } from './config.js';
 import { CredentialStore } from './s3/credentials.js';
 import { createS3App } from './s3/s3-app.js';
+import { MultipartJanitor, removeUpload } from './s3/multipart/index.js';
 
 export interface RunningProxyServer {
   config: ProxyServerConfig;
@@ -25,7 +26,9 @@ export async function startProxyServer(configFile: string, opts: { logger: Logge
   if (unknown.length > 0) logger.warn({ file: configFile, unknown }, 'unknown config keys ignored');
   const credentials = new CredentialStore(config.s3.credentialsFile, logger.child({ component: 's3-credentials' }), config.s3.credentialsReloadIntervalS);
   const backend = new ProxyBackend({ swiftDir: config.swiftDir, logger: logger.child({ component: 'proxy-backend' }), conf: config.backend });
-  const app = createS3App({ config: config.s3, storage: backend, credentials, logger });
+  const janitor = new MultipartJanitor({ storage: backend, config: config.s3, logger: logger.child({ component: 's3-multipart-janitor' }) }, removeUpload);
+  janitor.start();
+  const app = createS3App({ config: config.s3, storage: backend, credentials, logger, janitor });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = config.keepAliveTimeoutS * 1000;
   // Uploads of several GiB take long: no limit on a whole request, only on silence within it
@@ -52,6 +55,7 @@ export async function startProxyServer(configFile: string, opts: { logger: Logge
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
         credentials.close();
+        await janitor.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

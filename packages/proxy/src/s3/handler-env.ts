@@ -13,6 +13,8 @@ export interface HandlerEnv {
   registry: BucketRegistry;
   config: S3Config;
   logger: Logger;
+  /** Multipart cleanup (multipart/janitor.ts), when the server runs one. */
+  janitor?: { settleKey(account: string, bucket: string, key: string): Promise<void> };
 }
 
 export const MAX_KEY_BYTES = 1024;

@@ -23,6 +23,8 @@ import type { S3Request, S3Response } from './s3-request.js';
 import { safeDecode } from './sigv4.js';
 import { openUploadBody } from './upload-body.js';
 import { xmlDocument, S3_XMLNS } from './xml.js';
+import { isManifest } from './multipart/manifest.js';
+import { assembledSource, readManifestObject } from './multipart/manifest-reader.js';
 import type { BackendResponse } from './storage.js';
 
 /** Request headers S3 knows but this gateway does not implement: refused rather than ignored. */
@@ -221,6 +223,9 @@ export async function getObject(env: HandlerEnv, r: S3Request, bucket: string, k
       throw preconditionFailed(outcome.condition);
     }
   }
+  if (isManifest(res.headers)) {
+    return readManifestObject(env, r, bucket, key, res, { head, ...(partNumber !== undefined ? { partNumber } : {}), ...(rangeSpec ? { rangeSpec } : {}) });
+  }
   if (partNumber !== undefined && partNumber > 1) {
     destroyBody(res);
     throw new S3Error('InvalidPartNumber', 'The requested partnumber is not satisfiable', { extra: { PartNumberRequested: String(partNumber), ActualPartCount: '1' } });
@@ -318,7 +323,7 @@ export async function copyObject(env: HandlerEnv, r: S3Request, bucket: string, 
     throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
   }
   const acct = account(r);
-  const source = await env.storage.getObject(acct, src.bucket, src.key);
+  let source = await env.storage.getObject(acct, src.bucket, src.key);
   if (source.status === 404) {
     const c = await env.storage.headContainer(acct, src.bucket);
     if (c.status === 404) throw await missingBucket(env, r, src.bucket);
@@ -336,6 +341,7 @@ export async function copyObject(env: HandlerEnv, r: S3Request, bucket: string, 
       throw preconditionFailed(outcome.condition);
     }
   }
+  if (isManifest(source.headers)) source = await assembledSource(env, acct, src.bucket, src.key, source);
   const size = source.headers['content-length'] ?? '0';
   if (Number(size) > env.config.maxObjectSizeBytes) {
     destroyBody(source);

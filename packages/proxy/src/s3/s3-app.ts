@@ -20,7 +20,7 @@ import { deleteObjects } from './delete-objects.js';
 import type { HandlerEnv } from './handler-env.js';
 import { listObjects } from './list-objects.js';
 import { deleteObject, getObject, putObject } from './object-handlers.js';
-import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, uploadPart } from './multipart.js';
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, type MultipartJanitor } from './multipart/index.js';
 import type { S3Config } from './s3-config.js';
 import { S3Error, s3Errors } from './s3-error.js';
 import { decodeQuery, flattenHeaders, resolveAddress, splitUrl, type S3Request, type S3Response } from './s3-request.js';
@@ -34,6 +34,8 @@ export interface S3AppOptions {
   logger: Logger;
   /** Clock for signature checks (tests). */
   now?: () => Date;
+  /** Removes superseded and abandoned multipart segments (started by the server). */
+  janitor?: MultipartJanitor;
 }
 
 /** Subresources S3 has that this gateway does not implement. */
@@ -68,7 +70,10 @@ async function dispatch(env: HandlerEnv, r: S3Request): Promise<S3Response> {
   const expectedOwner = r.headers['x-amz-expected-bucket-owner'];
   if (expectedOwner !== undefined && expectedOwner !== r.auth.credential.account) throw s3Errors.accessDenied();
   if (key === undefined) {
-    if (r.query.has('uploads')) throw s3Errors.notImplemented('ListMultipartUploads is not implemented');
+    if (r.query.has('uploads')) {
+      if (m === 'GET') return listMultipartUploads(env, r, bucket);
+      throw s3Errors.notImplemented();
+    }
     if (r.query.has('location')) {
       if (m === 'GET') return getBucketLocation(env, r, bucket);
       throw s3Errors.notImplemented();
@@ -102,7 +107,8 @@ async function dispatch(env: HandlerEnv, r: S3Request): Promise<S3Response> {
     if (m === 'PUT') return uploadPart(env, r, bucket, key);
     if (m === 'POST') return completeMultipartUpload(env, r, bucket, key);
     if (m === 'DELETE') return abortMultipartUpload(env, r, bucket, key);
-    throw s3Errors.notImplemented('ListParts is not implemented');
+    if (m === 'GET') return listParts(env, r, bucket, key);
+    throw s3Errors.notImplemented();
   }
   switch (m) {
     case 'GET':
@@ -132,7 +138,7 @@ export function toS3Error(err: unknown): S3Error {
 export function createS3App(opts: S3AppOptions): Koa {
   const { config, storage, logger } = opts;
   const registry = new BucketRegistry(storage, config.registryAccount, logger);
-  const env: HandlerEnv = { storage, registry, config, logger };
+  const env: HandlerEnv = { storage, registry, config, logger, ...(opts.janitor ? { janitor: opts.janitor } : {}) };
   const app = new Koa();
   app.proxy = false;
   app.silent = true;

@@ -25,6 +25,8 @@ export interface S3Config {
   registryAccount: string;
   /** Concurrent deletes of one DeleteObjects request (multi_delete_concurrency, 8). */
   multiDeleteConcurrency: number;
+  /** Seconds without activity after which an unfinished multipart upload is removed (abandoned_upload_expiry, 604800). */
+  abandonedUploadExpiryS: number;
 }
 
 export const DEFAULT_S3_CONFIG: Readonly<Omit<S3Config, 'credentialsFile'>> = Object.freeze({
@@ -37,6 +39,7 @@ export const DEFAULT_S3_CONFIG: Readonly<Omit<S3Config, 'credentialsFile'>> = Ob
   verifyBufferBytes: 256 * 1024,
   registryAccount: '.s3_buckets',
   multiDeleteConcurrency: 8,
+  abandonedUploadExpiryS: 7 * 24 * 3600,
 });
 
 export function s3ConfigFromSection(sec: ConfigSection, swiftDir: string): S3Config {
@@ -58,5 +61,6 @@ export function s3ConfigFromSection(sec: ConfigSection, swiftDir: string): S3Con
     verifyBufferBytes: sec.integer('verify_buffer_size', d.verifyBufferBytes, { min: 0, max: 64 * 1024 * 1024 }),
     registryAccount,
     multiDeleteConcurrency: sec.integer('multi_delete_concurrency', d.multiDeleteConcurrency, { min: 1, max: 64 }),
+    abandonedUploadExpiryS: sec.number('abandoned_upload_expiry', d.abandonedUploadExpiryS, { min: 1 }),
   };
 }

@@ -1,0 +1,185 @@
+/**
+ * Reading a multipart object: GET/HEAD (whole, Range, partNumber) answered from the manifest, the
+ * body streamed part after part. Only the parts a range touches are fetched, the first and last
+ * with a backend Range. One part is read at a time and the next is requested only when the client
+ * has taken the previous one (the stream is pulled), so memory stays flat whatever the size. A
+ * part that is missing everywhere, short, or not the one the manifest names fails the stream,
+ * and the client connection is cut: never a short body that looks complete.
+ */
+import { Readable } from 'node:stream';
+import type { Logger } from '@swiftlet/common';
+import { unavailable, type HandlerEnv } from '../handler-env.js';
+import { objectResponseHeaders, RESPONSE_OVERRIDES } from '../object-metadata.js';
+import { resolveRange, type RangeSpec } from '../range.js';
+import { S3Error } from '../s3-error.js';
+import type { S3Request, S3Response } from '../s3-request.js';
+import type { BackendResponse, S3Storage } from '../storage.js';
+import { isManifest, manifestPartCount, manifestSize, parseManifest, type Manifest } from './manifest.js';
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+async function readAll(body: NodeJS.ReadableStream | undefined, max: number): Promise<string> {
+  if (!body) throw new Error('manifest without a body');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > max) throw new Error('manifest too large');
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The manifest of an object answer (GET with body), or a fresh GET of it. */
+export async function loadManifest(storage: S3Storage, account: string, bucket: string, key: string, res: BackendResponse): Promise<{ manifest: Manifest; headers: Record<string, string> }> {
+  let answer = res;
+  if (!answer.body) {
+    answer = await storage.getObject(account, bucket, key);
+    if (answer.status === 404) throw new S3Error('NoSuchKey', 'The specified key does not exist.', { extra: { Key: key } });
+    if (answer.status < 200 || answer.status >= 300) throw unavailable(answer.status);
+    if (!isManifest(answer.headers)) throw new S3Error('PreconditionFailed', 'The object changed while it was read; retry', { extra: { Condition: 'If-Match' } });
+  }
+  return { manifest: parseManifest(await readAll(answer.body, MAX_MANIFEST_BYTES)), headers: answer.headers };
+}
+
+/**
+ * The bytes [start, end] of a manifest's parts as one stream. `onFail` runs once if a part cannot
+ * be read (the caller cuts the connection).
+ */
+export function manifestStream(storage: S3Storage, account: string, manifest: Manifest, start: number, end: number, logger: Logger, onFail?: (err: Error) => void): Readable {
+  async function* parts(): AsyncGenerator<Buffer> {
+    let offset = 0;
+    for (const part of manifest.parts) {
+      const partStart = offset;
+      const partEnd = offset + part.bytes - 1;
+      offset += part.bytes;
+      if (partEnd < start || part.bytes === 0) continue;
+      if (partStart > end) break;
+      const from = Math.max(start, partStart) - partStart;
+      const to = Math.min(end, partEnd) - partStart;
+      const whole = from === 0 && to === part.bytes - 1;
+      const res = await storage.getObject(account, manifest.container, part.name, whole ? {} : { Range: `bytes=${from}-${to}` });
+      if ((res.status !== 200 && res.status !== 206) || !res.body) {
+        throw new Error(`segment ${part.name} of upload ${manifest.uploadId}: backend answered ${res.status}`);
+      }
+      if ((res.headers['etag'] ?? '') !== part.etag) {
+        (res.body as Readable).destroy?.();
+        throw new Error(`segment ${part.name}: ETag ${res.headers['etag']} is not the manifest's ${part.etag}`);
+      }
+      // A backend that ignored the Range sends the whole part: cut the window here.
+      let skip = res.status === 200 ? from : 0;
+      let want = to - from + 1;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        let c = chunk;
+        if (skip > 0) {
+          if (c.length <= skip) {
+            skip -= c.length;
+            continue;
+          }
+          c = c.subarray(skip);
+          skip = 0;
+        }
+        if (c.length > want) c = c.subarray(0, want);
+        want -= c.length;
+        if (c.length > 0) yield c;
+        if (want === 0) break;
+      }
+      if (want > 0) throw new Error(`segment ${part.name}: ${want} bytes short`);
+    }
+  }
+  const out = Readable.from(parts(), { objectMode: false, highWaterMark: 1 });
+  out.once('error', (err: Error) => {
+    logger.error({ err: err.message, uploadId: manifest.uploadId }, 'multipart object read failed');
+    onFail?.(err);
+  });
+  return out;
+}
+
+/** Byte offsets of part `n` (1-based index into the manifest's parts). */
+function partWindow(manifest: Manifest, index: number): { start: number; end: number } {
+  let start = 0;
+  for (let i = 0; i < index - 1; i++) start += manifest.parts[i]!.bytes;
+  return { start, end: start + manifest.parts[index - 1]!.bytes - 1 };
+}
+
+/**
+ * GetObject / HeadObject of a manifest object; `res` is the backend answer already checked
+ * (status and conditions) by the object handler.
+ */
+export async function readManifestObject(
+  env: HandlerEnv,
+  r: S3Request,
+  bucket: string,
+  key: string,
+  res: BackendResponse,
+  opts: { head: boolean; partNumber?: number; rangeSpec?: RangeSpec },
+): Promise<S3Response> {
+  const account = r.auth.credential.account;
+  let backend = res.headers;
+  let manifest: Manifest | undefined;
+  const needManifest = !opts.head || opts.partNumber !== undefined;
+  if (needManifest) {
+    const loaded = await loadManifest(env.storage, account, bucket, key, res);
+    manifest = loaded.manifest;
+    backend = loaded.headers;
+  }
+  const size = manifestSize(backend);
+  const count = manifestPartCount(backend);
+  let range = resolveRange(opts.rangeSpec, size);
+  if (opts.partNumber !== undefined) {
+    if (opts.partNumber > count || !manifest) {
+      throw new S3Error('InvalidPartNumber', 'The requested partnumber is not satisfiable', {
+        extra: { PartNumberRequested: String(opts.partNumber), ActualPartCount: String(count) },
+      });
+    }
+    const w = partWindow(manifest, opts.partNumber);
+    range = w.end >= w.start ? { kind: 'partial', ...w } : { kind: 'whole' };
+  }
+  if (range.kind === 'unsatisfiable') {
+    throw new S3Error('InvalidRange', 'The requested range is not satisfiable', {
+      extra: { RangeRequested: r.headers['range'] ?? '', ActualObjectSize: String(size) },
+      headers: { 'Content-Range': `bytes */${size}` },
+    });
+  }
+  const headers = objectResponseHeaders(backend, { checksumMode: false, whole: range.kind === 'whole' });
+  for (const [param, header] of Object.entries(RESPONSE_OVERRIDES)) {
+    const v = r.query.get(param);
+    if (v !== undefined) headers[header] = v;
+  }
+  let status = 200;
+  let start = 0;
+  let end = size - 1;
+  if (range.kind === 'partial') {
+    status = 206;
+    start = range.start;
+    end = range.end;
+    headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+  }
+  if (opts.partNumber !== undefined) {
+    status = 206;
+    headers['x-amz-mp-parts-count'] = String(count);
+  }
+  const length = end - start + 1;
+  if (opts.head || length <= 0 || !manifest) return { status, headers, length: Math.max(length, 0) };
+  // Headers are out once the first byte is: a failure after that can only cut the connection.
+  const body = manifestStream(env.storage, account, manifest, start, end, env.logger, () => r.req.socket?.destroy());
+  return { status, headers, body, length };
+}
+
+/**
+ * A backend-like answer whose body is the assembled object (CopyObject/UploadPartCopy of a
+ * multipart source): the manifest's headers with the whole length, without the manifest ETag.
+ */
+export async function assembledSource(env: HandlerEnv, account: string, bucket: string, key: string, res: BackendResponse, range?: { start: number; end: number }): Promise<BackendResponse> {
+  const { manifest, headers } = await loadManifest(env.storage, account, bucket, key, res);
+  const size = manifestSize(headers);
+  const start = range?.start ?? 0;
+  const end = range?.end ?? size - 1;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (k !== 'etag' && !k.startsWith('x-object-sysmeta-s3-mpu-') && k !== 'x-object-sysmeta-s3-etag' && !k.startsWith('x-object-sysmeta-container-update-override-')) out[k] = v;
+  }
+  out['content-length'] = String(Math.max(end - start + 1, 0));
+  const body = end >= start ? manifestStream(env.storage, account, manifest, start, end, env.logger) : Readable.from([]);
+  return { status: range ? 206 : 200, headers: out, body };
+}
