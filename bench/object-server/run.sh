@@ -49,6 +49,9 @@ UV_THREADPOOL_SIZE=32 node "$ROOT/packages/object-server/bin/swiftlet-object-ser
 OURS_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
 
+# CPU seconds (user+system) used so far by a set of processes: a load-independent cost per op.
+cpu_s() { local t=0; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t/hz}'; }
+swift_pids() { pgrep -f "object-server/1.conf" | tr '\n' ' '; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
 
@@ -75,7 +78,10 @@ for size in 4096 65536; do
     for op in put get; do
       for who in swiftlet swift; do
         port=$([ $who = swift ] && echo $SWIFT_PORT || echo $PORT)
+        pids=$([ $who = swift ] && swift_pids || echo "$OURS_PID")
+        c0=$(cpu_s $pids)
         R[$who-$op-$size-$conns]=$(run_wrk "$port" "$op.lua" "$conns" "$size" "$([ $op = get ] && echo "g$size" || echo "p$size-$conns")")
+        R[cpu-$who-$op-$size-$conns]=$(awk -v a="$c0" -v b="$(cpu_s $pids)" 'BEGIN {printf "%.2f", b - a}')
         [ $who = swiftlet ] && R[rss-$op-$size-$conns]=$(rss_mib)
       done
     done
@@ -95,20 +101,22 @@ HWM=$(hwm_mib)
 
 
 {
-  echo "| op | size | conns | Swiftlet ops/s | Swift ops/s | ratio | Swiftlet MiB/s | Swift MiB/s | Swiftlet RSS MiB | non-2xx (ours/Swift) |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| op | size | conns | Swiftlet ops/s | Swift ops/s | ratio | Swiftlet MiB/s | Swift MiB/s | server CPU ms/op (ours / Swift) | Swiftlet RSS MiB | non-2xx (ours/Swift) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for size in 4096 65536; do for op in put get; do for conns in 16 64; do
     read -r o_ops o_mib o_err <<<"${R[swiftlet-$op-$size-$conns]}"
     read -r s_ops s_mib s_err <<<"${R[swift-$op-$size-$conns]}"
     ratio=$(awk -v a="$o_ops" -v b="$s_ops" 'BEGIN { if (b > 0) printf "%.2f×", a/b; else print "n/a" }')
-    echo "| ${op^^} | $((size/1024)) KiB | $conns | $o_ops | $s_ops | $ratio | $o_mib | $s_mib | ${R[rss-$op-$size-$conns]} | $o_err/$s_err |"
+    cpu=$(awk -v oc="${R[cpu-swiftlet-$op-$size-$conns]}" -v sc="${R[cpu-swift-$op-$size-$conns]}" -v o="$o_ops" -v s="$s_ops" -v d="$DUR" \
+      'BEGIN { printf "%.2f / %.2f", (o > 0 ? 1000*oc/(o*d) : 0), (s > 0 ? 1000*sc/(s*d) : 0) }')
+    echo "| ${op^^} | $((size/1024)) KiB | $conns | $o_ops | $s_ops | $ratio | $o_mib | $s_mib | $cpu | ${R[rss-$op-$size-$conns]} | $o_err/$s_err |"
   done; done; done
   node -e '
     const [o, s] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];
     const mib = (r) => (r.bytes / 1048576);
     const f = (x) => x.toFixed(0);
-    console.log(`| PUT | 1 GiB | 1 | ${o.putS.toFixed(2)} s | ${s.putS.toFixed(2)} s | ${(s.putS / o.putS).toFixed(2)}× | ${f(mib(o) / o.putS)} | ${f(mib(s) / s.putS)} | ${process.argv[3]} | 0/0 |`);
-    console.log(`| GET | 1 GiB | 1 | ${o.getS.toFixed(2)} s | ${s.getS.toFixed(2)} s | ${(s.getS / o.getS).toFixed(2)}× | ${f(mib(o) / o.getS)} | ${f(mib(s) / s.getS)} | ${process.argv[3]} | 0/0 |`);
+    console.log(`| PUT | 1 GiB | 1 | ${o.putS.toFixed(2)} s | ${s.putS.toFixed(2)} s | ${(s.putS / o.putS).toFixed(2)}× | ${f(mib(o) / o.putS)} | ${f(mib(s) / s.putS)} | n/a | ${process.argv[3]} | 0/0 |`);
+    console.log(`| GET | 1 GiB | 1 | ${o.getS.toFixed(2)} s | ${s.getS.toFixed(2)} s | ${(s.getS / o.getS).toFixed(2)}× | ${f(mib(o) / o.getS)} | ${f(mib(s) / s.getS)} | n/a | ${process.argv[3]} | 0/0 |`);
   ' "$BIG_OURS" "$BIG_SWIFT" "$RSS_BIG"
   echo
   echo "Bounds on this machine: dd write 1 GiB + fdatasync: $DD_W; dd read (page cache): $DD_R; openssl md5 (1 MiB blocks): $MD5 (k bytes/s). Peak RSS of our server over the whole run (VmHWM): ${HWM} MiB."

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+import { finished, PassThrough, Readable } from 'node:stream';
 import {
   BadRequestError,
   ConflictError,
@@ -353,8 +353,10 @@ export class ObjectController {
         resolve();
       };
       source.on('error', (err: Error) => done(err));
-      res.once('finish', () => done());
-      res.once('close', () => done(res.writableFinished ? undefined : new Error('client closed the connection')));
+      // finished() also reports a response whose connection closed before we got here (a client
+      // gone while the object was being opened), which plain 'close' listeners would miss.
+      finished(res, (err) => done(err ?? (res.writableFinished ? undefined : new Error('client closed the connection'))));
+      if (res.destroyed) return;
       source.pipe(res);
     });
   }
