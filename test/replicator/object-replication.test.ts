@@ -93,6 +93,12 @@ describe('object replicator', () => {
     }
     const peerFiles = await cluster.filesOf(wiped, samplePart);
     expect(peerFiles.some((f) => f.includes('/.'))).toBe(false);
+    // Every push was followed by a rehash request: the refilled partitions' journals are empty.
+    const { readFile: read } = await import('node:fs/promises');
+    for (const part of new Set(mine.map((n) => cluster.partitionOf('a', 'c', n)))) {
+      const journal = await read(join(cluster.partitionDir(wiped, part), 'hashes.invalid'), 'utf8').catch(() => '');
+      expect(journal, `partition ${part}`).toBe('');
+    }
 
     const recon = await cluster.recon(source);
     const stats = recon['replication_stats'] as Record<string, unknown>;

@@ -221,9 +221,9 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   }
 
   /** Missing check then tar push to one peer; returns the offered files the peer now holds. */
-  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext): Promise<string[]> {
+  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<string[]> {
     const target = toTarget(node);
-    const offered = await this.offeredFiles(job, suffixes);
+    const offered = listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
     if (offered.length === 0) return [];
     const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
@@ -393,8 +393,10 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       throw err;
     }
     stats.inc('suffix_count', suffixes.length);
-    const hasFiles = suffixes.length > 0 && (await this.offeredFiles(job, suffixes)).length > 0;
-    if (!hasFiles) {
+    // Listed once for every primary: a file written after this listing is offered to none, so
+    // it can never be removed unpushed.
+    const offered = suffixes.length > 0 ? await this.offeredFiles(job, suffixes) : [];
+    if (offered.length === 0) {
       const { kept } = await this.dfm.removePushed(job.device, job.partition, job.policyIndex, []);
       if (kept === 0) {
         ctx.logger.info(`removing empty handoff partition ${dir}`);
@@ -413,7 +415,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     await Promise.all(
       job.nodes.map(async (node) => {
         try {
-          const inSync = await this.sync(job, node, suffixes, ctx);
+          const inSync = await this.sync(job, node, suffixes, ctx, offered);
           stats.inc('suffix_sync', suffixes.length);
           await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
           ctx.progress();
