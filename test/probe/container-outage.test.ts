@@ -66,7 +66,7 @@ async function listKeys(): Promise<string[]> {
   return keys.sort();
 }
 
-describe('container servers going away', () => {
+describe('container servers going away', { timeout: 120_000 }, () => {
   const bodies = new Map<string, Buffer>();
 
   it('every container replica of the bucket down during 30 PUTs: async pendings, then the updaters fix every replica and the account totals', async () => {

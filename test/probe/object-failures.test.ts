@@ -31,7 +31,7 @@ async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   return { value, ms: Date.now() - t0 };
 }
 
-describe('failing object servers and disks', () => {
+describe('failing object servers and disks', { timeout: 120_000 }, () => {
   it('a hung primary (SIGSTOP): PUT, GET and HEAD complete within the node timeout; it catches up after resume + replication', async () => {
     const bucket = 'hang';
     await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -41,7 +41,7 @@ describe('failing object servers and disks', () => {
     const server = probe.server(victim, 'object');
     server.pause();
     // One request may wait the node timeout for the hung node once (plus a loaded machine's slack).
-    const bound = (NODE_TIMEOUT_S + CONN_TIMEOUT_S) * 1000 + 3000;
+    const bound = (NODE_TIMEOUT_S + CONN_TIMEOUT_S) * 1000 + 5000;
     const times: number[] = [];
     try {
       for (const key of keys) {
@@ -68,7 +68,7 @@ describe('failing object servers and disks', () => {
     expect(result.problems).toEqual([]);
   });
 
-  it('a replica with flipped bytes: clients never get wrong bytes, the copy is quarantined, replication restores it', async () => {
+  it('a replica with flipped bytes: every GET gets the right bytes (the gateway falls back to another replica), the copy is quarantined, replication restores it', async () => {
     const bucket = 'rot';
     await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const key = 'rotten';
@@ -109,8 +109,8 @@ describe('failing object servers and disks', () => {
     // After the quarantine every read is whole and right.
     for (let i = 0; i < 5; i++) expect((await probe.get(bucket, key)).equals(body)).toBe(true);
     expect({ good: good > 0, wrong }).toEqual({ good: true, wrong: 0 });
-    // Reads cut short by the rotten copy (if any) are reported as errors, never as data.
-    expect(failed).toBeLessThanOrEqual(1);
+    // Not even the read that met the rotten copy failed: the gateway continued from another replica.
+    expect(failed).toBe(0);
 
     const result = await probe.replicateUntil(() => probe.placementProblems(bucket, [key], { bodies: new Map([[key, body]]) }));
     expect(result.problems).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * Probe: object servers that go away (crash, missing device, down during a DELETE) while S3
+ * Probe: object servers that go away (missing device, down during a DELETE) while S3
  * clients keep writing and reading; then the replicators (--once on every node) put every replica
  * back on its primaries and empty the handoffs (Swift's test_object_handoff, test_stale_reads).
  */
@@ -33,62 +33,20 @@ async function status(p: Promise<unknown>): Promise<number> {
   }
 }
 
-describe('object servers going away', () => {
-  it('a primary crashes during 50 PUTs: every acknowledged object reads back; replication restores 3 replicas and empties the handoffs', async () => {
-    const bucket = 'stream';
-    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const victim = probe.cluster.nodes[0]!;
-    const keys = Array.from({ length: 50 }, (_, i) => `obj-${i}`);
-    const bodies = new Map(keys.map((k, i) => [k, bytesFor(k, 1 + ((i * 7919) % 40_000))]));
-    const acked: string[] = [];
-    const failed: string[] = [];
-    let crash: Promise<void> | undefined;
-    // Four writers; the victim's object server is killed (SIGKILL) while PUTs are in flight.
-    let next = 0;
-    const writer = async (): Promise<void> => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        if (next === 12) crash = probe.stopServer(victim, 'object', true);
-        try {
-          await probe.put(bucket, key, bodies.get(key)!);
-          acked.push(key);
-        } catch {
-          failed.push(key);
-        }
-      }
-    };
-    await Promise.all([writer(), writer(), writer(), writer()]);
-    await crash;
-    expect(failed).toEqual([]);
-    expect(acked).toHaveLength(50);
-    const onVictim = keys.filter((k) => probe.objectPlacement(bucket, k).primaries.includes(victim));
-    expect(onVictim.length).toBeGreaterThan(10);
-
-    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
-    // Each replica the victim missed sits on the partition's handoff instead.
-    let onHandoff = 0;
-    for (const key of onVictim) {
-      const p = probe.objectPlacement(bucket, key);
-      const copies = (await probe.files(victim, p)).length + (await probe.files(p.handoffs[0]!, p)).length;
-      // A PUT in flight at the crash has its quorum of two and no third copy until replication.
-      expect(copies, key).toBeLessThanOrEqual(1);
-      if ((await probe.files(p.handoffs[0]!, p)).length === 1) onHandoff++;
-    }
-    expect(onHandoff).toBeGreaterThan(5);
-
-    await probe.cluster.startStorageServer(victim, 'object');
-    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, keys, { bodies }));
-    expect(result.problems).toEqual([]);
-    expect(result.rounds).toBeLessThanOrEqual(2);
-    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
-  });
-
-  it('a primary whose device folder is missing (507): PUT lands on a handoff, GET finds it; replication moves it to the primaries', async () => {
+describe('object servers going away', { timeout: 120_000 }, () => {
+  it('a primary whose device folder is missing (507): PUT lands on a handoff, GET finds it even with every primary away; replication moves it to the primaries', async () => {
     const bucket = 'nodevice';
     await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const victim = probe.cluster.nodes[1]!;
-    const [key] = keysOn(probe, bucket, victim, 1);
+    // Every S3 request reads the bucket's row in the registry (an ordinary object): pick a key
+    // whose handoff also holds that row, so the bucket stays usable with three servers away.
+    const registry = probe.objectPlacement('buckets', bucket, '.s3_buckets');
+    const key = keysOn(probe, bucket, victim, 30).find((k) => registry.primaries.includes(probe.objectPlacement(bucket, k).handoffs[0]!));
+    expect(key).toBeDefined();
     const p = probe.objectPlacement(bucket, key!);
+    const devs = (q: typeof p): string => q.primaries.map((n) => n.device).sort().join();
+    const missing = Array.from({ length: 200 }, (_, i) => `missing-${i}`).find((k) => devs(probe.objectPlacement(bucket, k)) === devs(p));
+    expect(missing).toBeDefined();
     const body = bytesFor('nodevice', 30_000);
     // The node's container and account servers share the device folder: stopped while it is gone.
     await probe.stopServer(victim, 'container');
@@ -102,6 +60,17 @@ describe('object servers going away', () => {
       expect((await probe.get(bucket, key!)).equals(body)).toBe(true);
       // The handoff took the victim's replica (polled: the proxy answers once a quorum wrote).
       await waitFor(async () => (await probe.files(p.handoffs[0]!, p)).some((f) => f.endsWith('.data')), { timeoutMs: 5000, what: `the copy on handoff ${p.handoffs[0]!.device}` });
+
+      // All three primaries unusable: the handoff alone serves the object; a key no node has is
+      // 503 (the primaries could not answer), never a 404 (Swift's test_missing_primaries).
+      const others = p.primaries.filter((n) => n !== victim);
+      for (const n of others) await probe.stopServer(n, 'object');
+      try {
+        expect((await probe.get(bucket, key!)).equals(body)).toBe(true);
+        expect(await status(probe.s3.send(new GetObjectCommand({ Bucket: bucket, Key: missing })))).toBe(503);
+      } finally {
+        for (const n of others) await probe.cluster.startStorageServer(n, 'object');
+      }
     } finally {
       await rename(`${dev}.away`, dev);
       await probe.cluster.startStorageServer(victim, 'container');

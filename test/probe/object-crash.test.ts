@@ -1,0 +1,73 @@
+/**
+ * Probe: an object server crashes (SIGKILL) while S3 clients stream PUTs; every acknowledged object
+ * reads back, and the replicators (--once on every node) put the missed replicas on the restarted
+ * primary and empty the handoffs (Swift's test_object_handoff).
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Probe, bytesFor } from './probe-cluster.js';
+
+let probe: Probe;
+
+beforeAll(async () => {
+  probe = await Probe.start({
+    // A restarted node is tried again one second after its last error (not after Swift's 60 s),
+    // so that reads after a restart really ask it.
+    extraConf: { proxy: { 'proxy-server': { error_suppression_interval: 1, node_timeout: 3, conn_timeout: 0.5 } } },
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await probe?.stop();
+});
+
+describe('an object server crashing', { timeout: 120_000 }, () => {
+  it('a primary crashes during 50 PUTs: every acknowledged object reads back; replication restores 3 replicas and empties the handoffs', async () => {
+    const bucket = 'stream';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const victim = probe.cluster.nodes[0]!;
+    const keys = Array.from({ length: 50 }, (_, i) => `obj-${i}`);
+    const bodies = new Map(keys.map((k, i) => [k, bytesFor(k, 1 + ((i * 7919) % 40_000))]));
+    const acked: string[] = [];
+    const failed: string[] = [];
+    let crash: Promise<void> | undefined;
+    // Four writers; the victim's object server is killed (SIGKILL) while PUTs are in flight.
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        if (next === 12) crash = probe.stopServer(victim, 'object', true);
+        try {
+          await probe.put(bucket, key, bodies.get(key)!);
+          acked.push(key);
+        } catch {
+          failed.push(key);
+        }
+      }
+    };
+    await Promise.all([writer(), writer(), writer(), writer()]);
+    await crash;
+    expect(failed).toEqual([]);
+    expect(acked).toHaveLength(50);
+    const onVictim = keys.filter((k) => probe.objectPlacement(bucket, k).primaries.includes(victim));
+    expect(onVictim.length).toBeGreaterThan(10);
+
+    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
+    // Each replica the victim missed sits on the partition's handoff instead.
+    let onHandoff = 0;
+    for (const key of onVictim) {
+      const p = probe.objectPlacement(bucket, key);
+      const copies = (await probe.files(victim, p)).length + (await probe.files(p.handoffs[0]!, p)).length;
+      // A PUT in flight at the crash has its quorum of two and no third copy until replication.
+      expect(copies, key).toBeLessThanOrEqual(1);
+      if ((await probe.files(p.handoffs[0]!, p)).length === 1) onHandoff++;
+    }
+    expect(onHandoff).toBeGreaterThan(5);
+
+    await probe.cluster.startStorageServer(victim, 'object');
+    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, keys, { bodies }));
+    expect(result.problems).toEqual([]);
+    expect(result.rounds).toBeLessThanOrEqual(2);
+    for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
+  });
+});
