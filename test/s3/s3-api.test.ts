@@ -497,6 +497,14 @@ describe('S3 gateway on a whole cluster', () => {
       expect(list.body).toContain('<Key>vhost/k.txt</Key>');
     });
 
+    it('GET /metrics (unauthenticated) counts the requests answered so far', async () => {
+      const res = await fetch(`${s3.endpoint}/metrics`);
+      const text = await res.text();
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/plain; version=0.0.4; charset=utf-8']);
+      expect(Number(/swiftlet_proxy_requests_total\{method="PUT",status="2xx"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+      expect(text).toContain('swiftlet_proxy_backend_backend_errors_total');
+    });
+
     it('the credentials file is re-read when it changes', async () => {
       const carol = { accessKey: 'AKIACAROL000000003', secretKey: 'carol-secret', account: 'AUTH_carol' };
       const client = s3Client(s3.endpoint, carol);

@@ -8,6 +8,7 @@ import { ConfigFile, type Logger } from '@swiftlet/common';
 import { ProxyBackend } from './backend/index.js';
 import { proxyServerConfig, unknownProxyKeys, type ProxyServerConfig } from './config.js';
 import { CredentialStore } from './s3/credentials.js';
+import { ProxyMetrics } from './s3/metrics.js';
 import { createS3App } from './s3/s3-app.js';
 import { MultipartJanitor, removeUpload } from './s3/multipart/index.js';
 
@@ -28,7 +29,13 @@ export async function startProxyServer(configFile: string, opts: { logger: Logge
   const backend = new ProxyBackend({ swiftDir: config.swiftDir, logger: logger.child({ component: 'proxy-backend' }), conf: config.backend });
   const janitor = new MultipartJanitor({ storage: backend, config: config.s3, logger: logger.child({ component: 's3-multipart-janitor' }) }, removeUpload);
   janitor.start();
-  const app = createS3App({ config: config.s3, storage: backend, credentials, logger, janitor });
+  const metrics = new ProxyMetrics();
+  const backendStats = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(backend.stats())) if (typeof v === 'number') out[k] = v;
+    return out;
+  };
+  const app = createS3App({ config: config.s3, storage: backend, credentials, logger, janitor, metrics, backendStats });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = config.keepAliveTimeoutS * 1000;
   // Uploads of several GiB take long: no limit on a whole request, only on silence within it

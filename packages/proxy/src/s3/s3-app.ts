@@ -21,6 +21,7 @@ import type { HandlerEnv } from './handler-env.js';
 import { listObjects } from './list-objects.js';
 import { deleteObject, getObject, putObject } from './object-handlers.js';
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, type MultipartJanitor } from './multipart/index.js';
+import type { ProxyMetrics } from './metrics.js';
 import type { S3Config } from './s3-config.js';
 import { S3Error, s3Errors } from './s3-error.js';
 import { decodeQuery, flattenHeaders, resolveAddress, splitUrl, type S3Request, type S3Response } from './s3-request.js';
@@ -34,6 +35,10 @@ export interface S3AppOptions {
   logger: Logger;
   /** Clock for signature checks (tests). */
   now?: () => Date;
+  /** Request counters served at `GET /metrics` (unauthenticated, like /healthcheck). */
+  metrics?: ProxyMetrics;
+  /** The data path's counters for /metrics. */
+  backendStats?: () => Record<string, number>;
   /** Removes superseded and abandoned multipart segments (started by the server). */
   janitor?: MultipartJanitor;
 }
@@ -160,6 +165,13 @@ export function createS3App(opts: S3AppOptions): Koa {
     let resource = rawPath;
     ctx.res.once('close', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      opts.metrics?.observe({
+        method: ctx.method,
+        status: ctx.status,
+        durationMs,
+        bytesIn: r?.bytesIn ?? 0,
+        bytesOut: ctx.method === 'HEAD' ? 0 : (ctx.response.length ?? 0),
+      });
       logger.info(
         {
           method: ctx.method,
@@ -181,6 +193,12 @@ export function createS3App(opts: S3AppOptions): Koa {
         ctx.status = 200;
         ctx.type = 'text/plain';
         ctx.body = 'OK';
+        return;
+      }
+      if (opts.metrics && ctx.method === 'GET' && rawPath === '/metrics' && !hasAuth({ method: 'GET', rawPath, rawQuery, headers })) {
+        ctx.status = 200;
+        ctx.type = 'text/plain; version=0.0.4';
+        ctx.body = opts.metrics.render(opts.backendStats?.() ?? {});
         return;
       }
       const address = resolveAddress(rawPath, headers['host'], config.storageDomains);
