@@ -665,8 +665,10 @@ export class RingBuilder {
     }
     const a = this.clone();
     const ra = new Rebalance(a, seed, false).run();
-    // Nothing left to gain: balanced to within 0.1 % and fully dispersed.
-    if (ra.balance < 0.1 && ra.dispersion === 0) {
+    // Nothing left to gain: balanced to within 0.1 % and fully dispersed, or no weighted device
+    // is above its plan (the other variant only adds moves out of overweight failure domains).
+    const noneOver = a.devs.every((d) => !d || !(d.weight > 0) || d.partsWanted >= 0);
+    if ((ra.balance < 0.1 && ra.dispersion === 0) || noneOver) {
       if (!opts.dryRun) this.adopt(a);
       return ra;
     }
@@ -808,7 +810,7 @@ class Rebalance {
       gatherStart = (gatherStart + quarter + this.rng.randint(0, Math.floor(this.parts / 2))) % this.parts;
     }
     // Overweight devices whose partitions fit no underweight device: pass through a third device.
-    if (this.twoHop(gatherStart) > 0) {
+    if (this.worstPlanError() > 0.005 && this.twoHop(gatherStart) > 0) {
       this.moveForBalance(gatherStart, false);
       this.moveForBalance(gatherStart, true);
     }
@@ -1012,6 +1014,17 @@ class Rebalance {
     return false;
   }
 
+  /** Largest |parts_wanted| relative to a device's planned parts (two-hop moves cost double; skip them below 0.5 %). */
+  private worstPlanError(): number {
+    let worst = 0;
+    for (const d of this.b.devs) {
+      if (!d || !(d.weight > 0)) continue;
+      const planned = Math.max(1, this.devParts[d.id]! + this.pw[d.id]!);
+      worst = Math.max(worst, Math.abs(this.pw[d.id]!) / planned);
+    }
+    return worst;
+  }
+
   private anyUnderweight(): boolean {
     for (const d of this.b.devs) if (d && d.weight > 0 && this.pw[d.id]! > 0) return true;
     return false;
@@ -1051,7 +1064,10 @@ class Rebalance {
       minSrc = Math.min(minSrc, rel(d.id) + 1 / planned[d.id]!);
       if (want(d.id) > 0) maxDst = Math.max(maxDst, rel(d.id) - 1 / planned[d.id]!);
     }
-    const needy = (d: number): boolean => want(d) > 0 && (!level || rel(d) - 1 / planned[d]! > minSrc);
+    // Leveling serves the neediest half of the range first (later rounds take the rest): any
+    // source below the midpoint then improves on any destination above it, so no search is wasted.
+    const mid = (minSrc + maxDst) / 2;
+    const needy = (d: number): boolean => want(d) > 0 && (!level || rel(d) - 1 / planned[d]! > mid);
     const avail = new Float64Array(tree.count);
     let over = 0;
     for (const d of b.devs) {
@@ -1073,19 +1089,20 @@ class Rebalance {
     let moves = 0;
     const children = tree.children;
     const tierDev = tree.tierDev;
+    // Tiers already found full in the current search (gen numbers one search).
+    const mark = new Int32Array(tree.count);
+    let gen = 0;
     // Depth-first search for a device with room, roomiest child first; -1 if none.
     const find = (tier: number): number => {
       if (tree.level[tier] === TIER_DEPTH) return tierDev[tier]!;
       const kids = children[tier]!;
-      let tried = 0;
       for (;;) {
         let best = -1;
         let bestAvail = 0;
-        let bit = 1;
-        for (let j = 0; j < kids.length; j++, bit *= 2) {
+        for (let j = 0; j < kids.length; j++) {
           const c = kids[j]!;
           // A failure domain still below its plan min comes first (it improves dispersion too).
-          if ((tried & bit) === 0 && cnt[c]! < max[c]! && avail[c]! > 0) {
+          if (mark[c] !== gen && cnt[c]! < max[c]! && avail[c]! > 0) {
             const score = avail[c]! + (cnt[c]! < min[c]! ? 1e12 : 0);
             if (score > bestAvail) {
               best = j;
@@ -1096,8 +1113,7 @@ class Rebalance {
         if (best < 0) return -1;
         const found = find(kids[best]!);
         if (found >= 0) return found;
-        if (kids.length > 30) return -1;
-        tried |= 1 << best;
+        mark[kids[best]!] = gen;
       }
     };
     // Net want per tier (sum of parts_wanted of its weighted devices): a tier can be overweight as
@@ -1117,14 +1133,12 @@ class Rebalance {
       const own = devTier[src * TIER_DEPTH + k]!;
       const parentTier = k === 0 ? ROOT : devTier[src * TIER_DEPTH + k - 1]!;
       const kids = children[parentTier]!;
-      let tried = 0;
       for (;;) {
         let best = -1;
         let bestAvail = 0;
-        let bit = 1;
-        for (let j = 0; j < kids.length; j++, bit *= 2) {
+        for (let j = 0; j < kids.length; j++) {
           const c = kids[j]!;
-          if (c !== own && (tried & bit) === 0 && tierNet[c]! > 0 && cnt[c]! < max[c]! && avail[c]! > bestAvail) {
+          if (c !== own && mark[c] !== gen && tierNet[c]! > 0 && cnt[c]! < max[c]! && avail[c]! > bestAvail) {
             best = j;
             bestAvail = avail[c]!;
           }
@@ -1132,8 +1146,7 @@ class Rebalance {
         if (best < 0) return -1;
         const found = find(kids[best]!);
         if (found >= 0) return found;
-        if (kids.length > 30) return -1;
-        tried |= 1 << best;
+        mark[kids[best]!] = gen;
       }
     };
     const cand: number[] = [];
@@ -1145,7 +1158,7 @@ class Rebalance {
         const row = this.rows[r]!;
         if (p >= row.length || row[p] === NONE) continue;
         const d = row[p]!;
-        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < maxDst : pw[d]! < 0 || (this.tierMoves && overTierLevel(d) >= 0)) cand.push(r);
+        if (level ? b.devs[d]!.weight > 0 && rel(d) + 1 / planned[d]! < mid : pw[d]! < 0 || (this.tierMoves && overTierLevel(d) >= 0)) cand.push(r);
       }
       if (!cand.length) continue;
       // Insertion sort (a handful of replicas): most overweight source first.
@@ -1165,6 +1178,7 @@ class Rebalance {
         const sb = src * TIER_DEPTH;
         for (let k = 0; k < TIER_DEPTH; k++) cnt[devTier[sb + k]!]!--;
         let dst = -1;
+        gen++;
         if (level || pw[src]! < 0) dst = find(ROOT);
         else {
           const k = overTierLevel(src);
@@ -1237,17 +1251,17 @@ class Rebalance {
     const children = tree.children;
     const tierDev = tree.tierDev;
     let budget = 64 * this.parts;
+    const mark = new Int32Array(tree.count);
+    let gen = 0;
     const find = (tier: number, c: Int32Array): number => {
       if (tree.level[tier] === TIER_DEPTH) return tierDev[tier]!;
       const kids = children[tier]!;
-      let tried = 0;
       for (;;) {
         let best = -1;
         let bestScore = 0;
-        let bit = 1;
-        for (let j = 0; j < kids.length; j++, bit *= 2) {
+        for (let j = 0; j < kids.length; j++) {
           const k = kids[j]!;
-          if ((tried & bit) === 0 && c[k]! < max[k]! && avail[k]! > 0) {
+          if (mark[k] !== gen && c[k]! < max[k]! && avail[k]! > 0) {
             const score = avail[k]! + (c[k]! < min[k]! ? 1e12 : 0);
             if (score > bestScore) {
               best = j;
@@ -1258,8 +1272,7 @@ class Rebalance {
         if (best < 0) return -1;
         const found = find(kids[best]!, c);
         if (found >= 0) return found;
-        if (kids.length > 30) return -1;
-        tried |= 1 << best;
+        mark[kids[best]!] = gen;
       }
     };
     const count2 = (p: number, sign: number): void => {
@@ -1275,13 +1288,15 @@ class Rebalance {
     let noPassChanged = false;
     const passOf = (x: number, exceptPart: number): [number, number] | null => {
       if (noPass[x]) return null;
-      for (let i = off[x]!; i < off[x + 1]! && budget > 0; i++) {
+      // A device with a slot that fits elsewhere usually shows one among its first few.
+      for (let i = off[x]!; i < Math.min(off[x + 1]!, off[x]! + 128) && budget > 0; i++) {
         const q = Math.floor(slots[i]! / MAX_REPLICAS);
         const r = slots[i]! % MAX_REPLICAS;
         if (q === exceptPart || !this.canMove(q) || this.rows[r]![q] !== x) continue;
         budget--;
         count2(q, 1);
         for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[x * TIER_DEPTH + k]!]!--;
+        gen++;
         const y = find(ROOT, cnt2);
         for (let k = 0; k < TIER_DEPTH; k++) cnt2[devTier[x * TIER_DEPTH + k]!]!++;
         count2(q, -1);
