@@ -267,6 +267,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
     const { stats } = ctx;
     stats.inc('attempted');
+    stats.inc(`partition.update.count.${job.device}`); // Swift's statsd name
     const peers = fisherYates([...job.nodes]);
     const tried = new Set<number>([job.localDev.id, ...peers.map((p) => p.id)]);
     const handoffs = job.ring.getMoreNodes(job.partition);
@@ -384,6 +385,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   async revertHandoff(job: ObjectJob, ctx: JobContext): Promise<boolean> {
     const { stats } = ctx;
     stats.inc('attempted');
+    stats.inc(`partition.delete.count.${job.device}`); // Swift's statsd name
     const dir = this.partitionDir(job);
     let suffixes: string[];
     try {
