@@ -77,6 +77,23 @@ describe('RingBuilder.create and device operations', () => {
     expect(() => b.searchDevs('q9')).toThrow(/Invalid <search-value>: "q9"/);
   });
 
+  it('setters refuse bad values and unknown devices, quoting them, and change nothing', () => {
+    const b = build(6, 3, 1, { regions: 1, zones: 3, hosts: 1, disks: 1, weight: () => 100 });
+    const before = JSON.stringify(b.toState().devs);
+    expect(() => b.setDevWeight(9, 1)).toThrow('No device with id 9');
+    expect(() => b.setDevWeight(0, Number.NaN)).toThrow(/Invalid weight NaN/);
+    expect(() => b.setDevZone(0, -1)).toThrow(/Invalid zone -1/);
+    expect(() => b.setDevRegion(0, 1.5)).toThrow(/Invalid region 1\.5/);
+    expect(() => b.setDevInfo(0, { port: 70000 })).toThrow(/Invalid port 70000/);
+    expect(() => b.setDevInfo(0, { device: ' sdb' })).toThrow(/Invalid device name " sdb"/);
+    expect(() => b.setReplicas(0.9)).toThrow('replicas must be at least 1 (was 0.9)');
+    expect(() => b.setOverload(-0.1)).toThrow('overload must be a non-negative number (was -0.1)');
+    expect(() => b.setMinPartHours(-2)).toThrow('min_part_hours must be a non-negative integer (was -2)');
+    expect(JSON.stringify(b.toState().devs)).toBe(before);
+    expect(b.replicas).toBe(3);
+    expect(b.overload).toBe(0);
+  });
+
   it('refuses to rebalance with fewer weighted devices than replicas, and to validate before a rebalance', () => {
     const b = build(6, 3, 1, { regions: 1, zones: 2, hosts: 1, disks: 1, weight: () => 100 });
     expect(() => b.validate()).toThrow(RingValidationError);
@@ -250,6 +267,23 @@ describe('rebalance properties on random clusters', () => {
     expect(r0.notes.join('\n')).toMatch(/needs overload 6\.06%/);
   });
 
+  it('validate() names what is wrong in a damaged table', () => {
+    const b = build(6, 3, 1, { regions: 1, zones: 3, hosts: 1, disks: 2, weight: () => 100 });
+    b.rebalance({ seed: 1 });
+    b.validate();
+    const dup = RingBuilder.fromState({ ...b.clone().toState() });
+    const rows = dup.toState().rows!;
+    const d0 = rows[0]![5]!;
+    const d1 = rows[1]![5]!;
+    rows[1]![5] = d0;
+    dup.devs[d0]!.parts++;
+    dup.devs[d1]!.parts--;
+    expect(() => dup.validate()).toThrow(new RingValidationError(`The partition 5 has been assigned to duplicate devices [${d0}, ${d0}, ${rows[2]![5]}]`));
+    const miscount = b.clone();
+    miscount.devs[0]!.parts++;
+    expect(() => miscount.validate()).toThrow(/All partitions are not double accounted for: 193 != 192/);
+  });
+
   it('listParts lists partitions on given devices, most matches first', () => {
     const b = build(6, 3, 1, { regions: 1, zones: 3, hosts: 1, disks: 1, weight: () => 100 });
     b.rebalance({ seed: 1 });
@@ -289,6 +323,32 @@ describe('builder file', () => {
     expect(rd.replica2part2devId.map((r) => r.length)).toEqual([256, 256, 256, 128]);
     expect(rd.devs[3]).toBeNull();
     expect(rd.devs[0]).not.toHaveProperty('parts');
+  });
+
+  it('refuses files of another format or version, naming the file', async () => {
+    dir ||= await mkdtemp(join(tmpdir(), 'swiftlet-builder-'));
+    const { gzipSync } = await import('node:zlib');
+    const other = join(dir, 'other.builder');
+    await writeFile(other, gzipSync(JSON.stringify({ format: 'swiftlet-ring-builder', formatVersion: 9 })));
+    await expect(RingBuilder.load(other)).rejects.toThrow(`${other}: unsupported builder format version 9`);
+    await writeFile(other, gzipSync('{"hello": 1}'));
+    await expect(RingBuilder.load(other)).rejects.toThrow(`${other}: not a swiftlet builder file`);
+    await writeFile(other, Buffer.from([0x80, 0x02, 0x7d]));
+    await expect(RingBuilder.load(other)).rejects.toThrow(/Swift \(pickle\) builder file/);
+  });
+
+  it('a loaded builder rebalances exactly like the one that was saved', async () => {
+    dir ||= await mkdtemp(join(tmpdir(), 'swiftlet-builder-'));
+    const file = join(dir, 'same.builder');
+    const b = build(8, 3, 1, { regions: 1, zones: 3, hosts: 2, disks: 2, weight: (i) => 100 + 10 * i });
+    b.rebalance({ seed: 1 });
+    b.pretendMinPartHoursPassed();
+    b.setDevWeight(2, 400);
+    await b.save(file);
+    const l = await RingBuilder.load(file);
+    b.rebalance({ seed: 8 });
+    l.rebalance({ seed: 8 });
+    expect(rowsOf(l)).toEqual(rowsOf(b));
   });
 
   it('names the file when it is missing or corrupt, and writes nothing', async () => {
