@@ -216,6 +216,30 @@ describe('object replicator', () => {
     expect((await cluster.get(handoff, name)).body).toBe('needs three copies');
   });
 
+  it('handoff_delete = 2 removes a handoff partition once two primaries hold it', async () => {
+    const part = 13;
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    const handoff = cluster.handoffOf(part);
+    const name = cluster.nameIn(part, 'hd');
+    await putEverywhere([handoff], name, 'two copies suffice', nextTs());
+    const confFile = join(cluster.dir, 'handoff-delete.conf');
+    const { readFile } = await import('node:fs/promises');
+    await writeFile(confFile, (await readFile(handoff.conf, 'utf8')).replace('[object-replicator]\n', '[object-replicator]\nhandoff_delete = 2\n'));
+    await p3.server?.stop();
+    try {
+      const run = await cluster.replicate(handoff, ['--partitions', String(part)], { confOverride: confFile });
+      expect(run.code, run.log.slice(-2000)).toBe(0);
+      const s = summaryOf(run)['stats'] as Record<string, unknown>;
+      expect(s['remove']).toBe(1);
+      expect(s['success']).toBe(2);
+      expect(s['failure_nodes']).toEqual({ '127.0.0.1': { [p3.device]: 1 } });
+    } finally {
+      await cluster.startServer(p3);
+    }
+    for (const n of [p1, p2]) expect((await cluster.get(n, name)).body).toBe('two copies suffice');
+    expect((await cluster.filesOf(handoff, part)).length).toBe(0);
+  });
+
   it('removes an empty handoff partition without contacting peers', async () => {
     const part = 7;
     const handoff = cluster.handoffOf(part);
