@@ -281,7 +281,8 @@ export class ReplicationEngine<J extends ReplicationJob> {
       },
       `${capitalize(strategy.kind)} replication complete${overridden ? ' (overridden)' : ''}${aborted ? ` (ended early: ${aborted})` : ''}. (${round2(durationS / 60)} minutes)`,
     );
-    if (opts.reconCachePath && !overridden) {
+    // A pass cut short by shutdown says nothing about the cluster: keep the last full figures.
+    if (opts.reconCachePath && !overridden && aborted !== 'stopped') {
       const endS = Date.now() / 1000;
       const minutes = durationS / 60;
       try {
@@ -297,6 +298,10 @@ export class ReplicationEngine<J extends ReplicationJob> {
       } catch (err) {
         logger.error({ err }, 'could not write the recon cache');
       }
+    } else if (opts.reconCachePath && !overridden) {
+      await dumpReconCache(reconCacheFile(opts.reconCachePath, strategy.kind), { replication_progress: undefined }).catch(
+        (err: unknown) => logger.error({ err }, 'could not write the recon cache'),
+      );
     }
     return summary;
   }
