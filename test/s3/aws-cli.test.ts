@@ -44,11 +44,11 @@ describe('aws cli (Debian awscli) against the S3 gateway', () => {
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'swiftlet-awscli-'));
     s3 = await startS3Cluster();
-  });
+  }, 180_000);
   afterAll(async () => {
     await s3?.stop();
     if (home) await rm(home, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   // One scenario: every aws invocation starts a Python interpreter, which is slow on a busy machine.
   it('mb, cp up (multipart) and down, s3api put-object/head-object with metadata, ls, presign, AccessDenied, rm, rb', { timeout: 300_000 }, async () => {

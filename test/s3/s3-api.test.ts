@@ -67,7 +67,7 @@ describe('S3 gateway on a whole cluster', () => {
     alice = s3Client(s3.endpoint, ALICE);
     bob = s3Client(s3.endpoint, BOB);
     await alice.send(new CreateBucketCommand({ Bucket: B }));
-  });
+  }, 180_000);
   afterAll(async () => {
     alice?.destroy();
     bob?.destroy();

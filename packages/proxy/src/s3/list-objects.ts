@@ -5,7 +5,7 @@
  * prefix (`photos/` with delimiter `/`) resumes after everything under it, as S3 does.
  */
 import { account, missingBucket, unavailable, type HandlerEnv } from './handler-env.js';
-import { S3Error, s3Errors } from './s3-error.js';
+import { s3Errors } from './s3-error.js';
 import type { S3Request, S3Response } from './s3-request.js';
 import { uriEncode } from './sigv4.js';
 import type { ObjectRow, SubdirRow } from './storage.js';
@@ -138,4 +138,3 @@ export async function listObjects(env: HandlerEnv, r: S3Request, bucket: string)
   return { status: 200, headers: { 'Content-Type': 'application/xml' }, body: xmlDocument({ ListBucketResult: doc }) };
 }
 
-export { S3Error };
