@@ -90,6 +90,32 @@ describe('client disconnect mid-PUT', () => {
   });
 });
 
+describe('client_timeout', () => {
+  it('a client that stalls mid-body gets 408 after client_timeout; nothing stored', async () => {
+    const slow = await startObjectServer({ server: { client_timeout: 1 } });
+    try {
+      const started = Date.now();
+      const text = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const sock = net.connect(slow.port, '127.0.0.1', () =>
+          sock.write(`PUT /sda/1/a/c/stall HTTP/1.1\r\nHost: x\r\nX-Timestamp: ${ts()}\r\nContent-Type: a/b\r\nContent-Length: 10\r\n\r\nabc`),
+        );
+        sock.on('data', (d) => (out += d.toString()));
+        sock.on('close', () => resolve(out));
+        sock.on('error', reject);
+        setTimeout(() => sock.destroy(), 10_000);
+      });
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect((await request(slow.port, 'HEAD', '/sda/1/a/c/stall')).status).toBe(404);
+      expect(await listFiles(join(slow.devices, 'sda', 'tmp'))).toEqual([]);
+    } finally {
+      await slow.stop();
+      await removeDir(slow.dir);
+    }
+  });
+});
+
 /** Sends the headers of a PUT with Expect: 100-continue and returns the first answer, body unsent. */
 async function expectContinue(path: string, headers: Record<string, string>): Promise<string> {
   const head = Object.entries({ Host: 'x', 'Content-Type': 'text/plain', 'Content-Length': '5', Expect: '100-continue', ...headers })

@@ -60,8 +60,7 @@ export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
   }
 }
 
-/** Bodies at least this large are read ahead (see put()); up to READ_AHEAD_BYTES are buffered. */
-const READ_AHEAD_MIN = 1024 * 1024;
+/** How much of a PUT body may be read ahead of the disk writes. */
 const READ_AHEAD_BYTES = 1024 * 1024;
 
 /** An answer without a body (koa would turn a null body into 204). */
@@ -158,18 +157,16 @@ export class ObjectController {
     if (expireAt !== undefined) metadata['X-Delete-At'] = String(expireAt);
 
     sendContinue(req, ctx.res);
-    // A large body is read ahead into a bounded buffer, so that the socket keeps draining while the
-    // diskfile waits for its disk writes (receive and write overlap); small bodies go straight in.
-    let body: NodeJS.ReadableStream = req;
-    if (contentLength === undefined || contentLength >= READ_AHEAD_MIN) {
-      const ahead = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
-      // The diskfile starts reading only after its own checks; an abort before that must not be
-      // an unhandled 'error' (it would end the process). The reader still sees the error.
-      ahead.on('error', () => undefined);
-      req.once('error', (err) => ahead.destroy(err));
-      body = req.pipe(ahead);
-    }
-    const { etag, size } = await this.withUploadTimeouts(req, () =>
+    // The body reaches the diskfile through a bounded read-ahead buffer: the socket keeps draining
+    // while the diskfile waits for its disk writes (receive and write overlap), and a timeout can
+    // fail the upload with 408 without tearing the connection down before the answer is sent.
+    const body = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+    // The diskfile starts reading only after its own checks; an abort before that must not be
+    // an unhandled 'error' (it would end the process). The reader still sees the error.
+    body.on('error', () => undefined);
+    req.once('error', (err) => body.destroy(err));
+    req.pipe(body);
+    const { etag, size } = await this.withUploadTimeouts(req, body, () =>
       df.write(timestamp, metadata, body, { contentLength, expectedEtag: expectedEtag(headers) }),
     );
     ctx.state['bytes'] = size;
@@ -187,18 +184,20 @@ export class ObjectController {
    * Bounds the body upload: client_timeout of silence or max_upload_time in all cut the request
    * (408); the diskfile then removes its temporary file.
    */
-  private async withUploadTimeouts<T>(req: IncomingMessage, write: () => Promise<T>): Promise<T> {
+  private async withUploadTimeouts<T>(req: IncomingMessage, body: PassThrough, write: () => Promise<T>): Promise<T> {
     let timedOut: RequestTimeoutError | undefined;
     const cut = (message: string): void => {
       timedOut = new RequestTimeoutError(message);
-      req.destroy(timedOut);
+      req.unpipe(body);
+      body.destroy(timedOut);
     };
-    // The socket's idle timer (no byte in either direction) is client_timeout while the body
-    // comes in; Node puts its keep-alive timer back once the answer is sent.
+    // The socket's idle timer (no byte in either direction) is client_timeout while the body comes
+    // in. The listener sits on the request: then Node's server does not destroy the socket on
+    // timeout, and the 408 can still be sent. Node puts its keep-alive timer back afterwards.
     const socket = req.socket;
     const onIdle = (): void => cut(`No body data for ${this.config.clientTimeoutMs / 1000} s`);
     socket.setTimeout(this.config.clientTimeoutMs);
-    socket.on('timeout', onIdle);
+    req.on('timeout', onIdle);
     const whole = setTimeout(() => cut(`Upload longer than max_upload_time`), this.config.maxUploadTimeMs);
     try {
       return await write();
@@ -207,7 +206,7 @@ export class ObjectController {
       throw err;
     } finally {
       clearTimeout(whole);
-      socket.off('timeout', onIdle);
+      req.off('timeout', onIdle);
       socket.setTimeout(0);
     }
   }
