@@ -44,9 +44,14 @@ export class SeededBytes {
 
 /** Names (`/account/container/object`) of every stored .data file whose name starts with `prefix`. */
 export async function storedNames(cluster: Cluster, prefix: string): Promise<string[]> {
+  return (await storedFiles(cluster, prefix)).map((f) => f.name);
+}
+
+/** Every stored .data file (path) whose name starts with `prefix`. */
+export async function storedFiles(cluster: Cluster, prefix: string): Promise<{ name: string; file: string }[]> {
   const root = join(cluster.dir, 'srv');
   const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.data') && !f.includes('/tmp/'));
-  const out: string[] = [];
+  const out: { name: string; file: string }[] = [];
   for (const f of files) {
     let fh;
     try {
@@ -64,7 +69,7 @@ export async function storedNames(cluster: Cluster, prefix: string): Promise<str
       const json = Buffer.alloc(len);
       await fh.read(json, 0, len, size - 8 - len);
       const name = (JSON.parse(json.toString('utf8')) as { name?: string }).name ?? '';
-      if (name.startsWith(prefix)) out.push(name);
+      if (name.startsWith(prefix)) out.push({ name, file: join(root, f) });
     } finally {
       await fh.close();
     }

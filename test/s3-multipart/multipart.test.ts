@@ -31,7 +31,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, errorCode, rawRequest, s3Client, startS3Cluster, STORAGE_DOMAIN, type S3Cluster } from '../s3/helpers.js';
-import { eventually, SeededBytes, storedNames } from './helpers.js';
+import { eventually, SeededBytes, storedFiles, storedNames } from './helpers.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -336,15 +336,10 @@ describe('S3 multipart uploads', () => {
     const p2 = await c.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: 2, Body: Buffer.alloc(100, 8) }));
     await c.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] } }));
     // Remove part 2 behind the proxy's back, on every node (a plain DELETE through S3 cannot reach it).
-    const { readdir, readFile, unlink: rmFile } = await import('node:fs/promises');
-    const root = join(s3.cluster.dir, 'srv');
     let removed = 0;
-    for (const f of (await readdir(root, { recursive: true })).filter((x) => x.endsWith('.data'))) {
-      const text = (await readFile(join(root, f))).subarray(-4096).toString('latin1');
-      if (text.includes(`"name":"${segmentsPrefix}${key}/${id}/00002"`)) {
-        await rmFile(join(root, f));
-        removed++;
-      }
+    for (const f of await storedFiles(s3.cluster, `${segmentsPrefix}${key}/${id}/00002`)) {
+      await unlink(f.file);
+      removed++;
     }
     expect(removed).toBe(3);
     const res = await c.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

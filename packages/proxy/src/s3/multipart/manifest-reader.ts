@@ -47,44 +47,58 @@ export async function loadManifest(storage: S3Storage, account: string, bucket: 
  * be read (the caller cuts the connection).
  */
 export function manifestStream(storage: S3Storage, account: string, manifest: Manifest, start: number, end: number, logger: Logger, onFail?: (err: Error) => void): Readable {
+  // The windows of the parts the range touches, in order.
+  const windows: { part: Manifest['parts'][number]; from: number; to: number }[] = [];
+  let offset = 0;
+  for (const part of manifest.parts) {
+    const partStart = offset;
+    const partEnd = offset + part.bytes - 1;
+    offset += part.bytes;
+    if (partEnd < start || part.bytes === 0) continue;
+    if (partStart > end) break;
+    windows.push({ part, from: Math.max(start, partStart) - partStart, to: Math.min(end, partEnd) - partStart });
+  }
+  const request = (w: (typeof windows)[number]): Promise<BackendResponse> =>
+    storage.getObject(account, manifest.container, w.part.name, w.from === 0 && w.to === w.part.bytes - 1 ? {} : { Range: `bytes=${w.from}-${w.to}` });
   async function* parts(): AsyncGenerator<Buffer> {
-    let offset = 0;
-    for (const part of manifest.parts) {
-      const partStart = offset;
-      const partEnd = offset + part.bytes - 1;
-      offset += part.bytes;
-      if (partEnd < start || part.bytes === 0) continue;
-      if (partStart > end) break;
-      const from = Math.max(start, partStart) - partStart;
-      const to = Math.min(end, partEnd) - partStart;
-      const whole = from === 0 && to === part.bytes - 1;
-      const res = await storage.getObject(account, manifest.container, part.name, whole ? {} : { Range: `bytes=${from}-${to}` });
-      if ((res.status !== 200 && res.status !== 206) || !res.body) {
-        throw new Error(`segment ${part.name} of upload ${manifest.uploadId}: backend answered ${res.status}`);
-      }
-      if ((res.headers['etag'] ?? '') !== part.etag) {
-        (res.body as Readable).destroy?.();
-        throw new Error(`segment ${part.name}: ETag ${res.headers['etag']} is not the manifest's ${part.etag}`);
-      }
-      // A backend that ignored the Range sends the whole part: cut the window here.
-      let skip = res.status === 200 ? from : 0;
-      let want = to - from + 1;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        let c = chunk;
-        if (skip > 0) {
-          if (c.length <= skip) {
-            skip -= c.length;
-            continue;
-          }
-          c = c.subarray(skip);
-          skip = 0;
+    // The next part is asked for while this one streams (one ahead: its bytes wait in the
+    // socket, bounded by TCP backpressure), so no round trip stalls between parts.
+    let next: Promise<BackendResponse> | undefined = windows.length > 0 ? request(windows[0]!) : undefined;
+    try {
+      for (let i = 0; i < windows.length; i++) {
+        const { part, from, to } = windows[i]!;
+        const res = await next!;
+        next = i + 1 < windows.length ? request(windows[i + 1]!) : undefined;
+        if ((res.status !== 200 && res.status !== 206) || !res.body) {
+          throw new Error(`segment ${part.name} of upload ${manifest.uploadId}: backend answered ${res.status}`);
         }
-        if (c.length > want) c = c.subarray(0, want);
-        want -= c.length;
-        if (c.length > 0) yield c;
-        if (want === 0) break;
+        if ((res.headers['etag'] ?? '') !== part.etag) {
+          (res.body as Readable).destroy?.();
+          throw new Error(`segment ${part.name}: ETag ${res.headers['etag']} is not the manifest's ${part.etag}`);
+        }
+        // A backend that ignored the Range sends the whole part: cut the window here.
+        let skip = res.status === 200 ? from : 0;
+        let want = to - from + 1;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          let c = chunk;
+          if (skip > 0) {
+            if (c.length <= skip) {
+              skip -= c.length;
+              continue;
+            }
+            c = c.subarray(skip);
+            skip = 0;
+          }
+          if (c.length > want) c = c.subarray(0, want);
+          want -= c.length;
+          if (c.length > 0) yield c;
+          if (want === 0) break;
+        }
+        if (want > 0) throw new Error(`segment ${part.name}: ${want} bytes short`);
       }
-      if (want > 0) throw new Error(`segment ${part.name}: ${want} bytes short`);
+    } finally {
+      // Stopped early (client gone, a failed part): the part asked for ahead is not wanted.
+      next?.then((r) => (r.body as Readable | undefined)?.destroy?.(), () => undefined);
     }
   }
   const out = Readable.from(parts(), { objectMode: false, highWaterMark: 1 });
