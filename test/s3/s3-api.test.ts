@@ -516,4 +516,13 @@ describe('S3 gateway on a whole cluster', () => {
       client.destroy();
     });
   });
+
+  // Last: it stops the proxy.
+  it('SIGTERM: the proxy stops accepting and exits 0', async () => {
+    const proxy = s3.cluster.processes.get('proxy-server');
+    expect(proxy).toBeDefined();
+    await proxy!.stop(20_000);
+    expect(await proxy!.exited).toBe(0);
+    await expect(fetch(`${s3.endpoint}/healthcheck`)).rejects.toThrow();
+  });
 });
