@@ -402,6 +402,53 @@ describe('object replicator', () => {
     }
   });
 
+  it('does not pull suffixes that only a peer has', async () => {
+    const part = 14;
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    const shared = cluster.nameIn(part, 'shared');
+    await putEverywhere([p1, p2, p3], shared, 'everywhere', nextTs());
+    let name = cluster.nameIn(part, 'remote-only');
+    for (let i = 0; cluster.hashOf('a', 'c', name).slice(-3) === cluster.hashOf('a', 'c', shared).slice(-3); i++) {
+      name = cluster.nameIn(part, `remote-only-${i}`);
+    }
+    expect(await cluster.put(p2, name, 'only on p2', nextTs())).toBe(201);
+    const run = await cluster.replicate(p1, ['--partitions', String(part)]);
+    expect(run.code).toBe(0);
+    // p1 compares only the suffixes it has: both peers match them; nothing pushed, nothing pulled.
+    const s = summaryOf(run)['stats'] as Record<string, number>;
+    expect(s['hashmatch']).toBe(2);
+    expect(s['rsync']).toBe(0);
+    expect((await cluster.get(p1, name)).status).toBe(404);
+    expect((await cluster.get(p3, name)).status).toBe(404);
+    // p2's own pass pushes it.
+    await cluster.replicate(p2, ['--partitions', String(part)]);
+    for (const n of [p1, p3]) expect((await cluster.get(n, name)).body).toBe('only on p2');
+  });
+
+  it('removes stray files where partition folders belong and old temp files', async () => {
+    const n = node(4);
+    const objectsDir = join(n.devicesDir, n.device, 'objects');
+    await mkdir(objectsDir, { recursive: true });
+    await writeFile(join(objectsDir, '15'), 'not a partition');
+    const tmpDir = join(n.devicesDir, n.device, 'tmp');
+    await mkdir(tmpDir, { recursive: true });
+    const { utimes, readdir: ls } = await import('node:fs/promises');
+    const old = join(tmpDir, '.old-upload.1.abcdef.tmp');
+    const fresh = join(tmpDir, '.fresh-upload.1.abcdef.tmp');
+    await writeFile(old, 'x');
+    await writeFile(fresh, 'x');
+    const eightDaysAgo = Date.now() / 1000 - 8 * 86400;
+    await utimes(old, eightDaysAgo, eightDaysAgo);
+    const run = await cluster.replicate(n, ['--partitions', '15']);
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+    expect(run.log).toMatch(/removing stray file/);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(objectsDir, '15'))).toBe(false);
+    const left = await ls(tmpDir);
+    expect(left).not.toContain('.old-upload.1.abcdef.tmp');
+    expect(left).toContain('.fresh-upload.1.abcdef.tmp');
+  });
+
   it('refuses bad arguments with a usage message', async () => {
     const run = await cluster.replicate(node(1), ['--partitions', 'x,1']);
     expect(run.code).toBe(2);
