@@ -147,6 +147,8 @@ describe('SigV4: AWS documented examples (S3 API reference, sig-v4-header-based-
     expect(s3Code(() => verifyRequest(req, opts(new Date('2013-05-25T00:00:01Z'))))).toBe('AccessDenied');
     // Dated further in the future than the allowed skew: not valid yet.
     expect(s3Code(() => verifyRequest(req, opts(new Date('2013-05-23T23:00:00Z'))))).toBe('AccessDenied');
+    // Header and query authentication at once.
+    expect(s3Code(() => verifyRequest({ ...req, headers: { ...req.headers, authorization: 'AWS4-HMAC-SHA256 Credential=x' } }, opts(new Date('2013-05-24T12:00:00Z'))))).toBe('InvalidArgument');
     // A tampered signature.
     expect(s3Code(() => verifyRequest({ ...req, rawQuery: req.rawQuery.replace('aeeed9', 'aeeed8') }, opts()))).toBe('SignatureDoesNotMatch');
   });

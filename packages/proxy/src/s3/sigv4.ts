@@ -326,6 +326,11 @@ export function verifyRequest(req: SignableRequest, opts: VerifyOptions): AuthRe
   const now = opts.now ?? new Date();
   const service = opts.service ?? 's3';
   const authz = req.headers['authorization'];
+  if (authz !== undefined && /(^|&)X-Amz-(Signature|Algorithm|Credential)=/.test(req.rawQuery)) {
+    throw new S3Error('InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified', {
+      extra: { ArgumentName: 'Authorization', ArgumentValue: authz.slice(0, 40) },
+    });
+  }
   if (authz !== undefined) {
     const p = parseAuthorizationHeader(authz);
     const amzDateText = req.headers['x-amz-date'];
