@@ -101,6 +101,8 @@ describe('container servers going away', { timeout: 120_000 }, () => {
     const bytes = [...bodies.values()].reduce((a, b) => a + b.length, 0);
     expect(want).toHaveLength(30);
     for (let i = 0; i < 3; i++) expect(await listKeys()).toEqual(want);
+    const sizes = await probe.s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+    expect(Object.fromEntries((sizes.Contents ?? []).map((c) => [c.Key, c.Size]))).toEqual(Object.fromEntries([...bodies].map(([k, b]) => [k, b.length])));
     for (const node of primaries) {
       const l = await backendListing(node, part);
       expect(l.rows.map((r) => r.name), node.device).toEqual(want);

@@ -3,7 +3,11 @@
  * reads back, and the replicators (--once on every node) put the missed replicas on the restarted
  * primary and empty the handoffs (Swift's test_object_handoff).
  */
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { waitFor } from '@swiftlet/cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Probe, bytesFor } from './probe-cluster.js';
 
@@ -69,5 +73,49 @@ describe('an object server crashing', { timeout: 120_000 }, () => {
     expect(result.problems).toEqual([]);
     expect(result.rounds).toBeLessThanOrEqual(2);
     for (const key of acked) expect((await probe.get(bucket, key)).equals(bodies.get(key)!), key).toBe(true);
+  });
+
+  it('two primaries crash while six clients are mid-way through a 16 MiB GET: every client gets the whole object (the gateway continues from the third replica)', async () => {
+    const bucket = 'bigread';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const key = 'big';
+    // Larger than what the sockets of two hops buffer, so that the backends are really mid-body.
+    const body = bytesFor(key, 16 * 1024 * 1024);
+    await probe.put(bucket, key, body);
+    const p = probe.objectPlacement(bucket, key);
+    await waitFor(async () => (await Promise.all(p.primaries.map((n) => probe.files(n, p)))).every((f) => f.length === 1), { timeoutMs: 10_000, what: 'three replicas' });
+
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let started = 0;
+    // Each reader takes 64 KiB, then waits: back pressure holds the backend streams mid-body.
+    const readers = Array.from({ length: 6 }, async () => {
+      const r = await probe.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const chunks: Buffer[] = [];
+      let n = 0;
+      let waited = false;
+      for await (const c of r.Body as Readable) {
+        chunks.push(c as Buffer);
+        n += (c as Buffer).length;
+        if (!waited && n >= 65_536) {
+          waited = true;
+          started++;
+          await gate;
+        }
+      }
+      return Buffer.concat(chunks);
+    });
+    const settled = Promise.allSettled(readers);
+    await waitFor(() => started === 6, { timeoutMs: 20_000, what: 'six readers mid-body' });
+    const victims = p.primaries.slice(0, 2);
+    for (const v of victims) await probe.stopServer(v, 'object', true);
+    openGate();
+    const results = await settled;
+    for (const v of victims) await probe.cluster.startStorageServer(v, 'object');
+    const outcomes = results.map((r) => (r.status === 'fulfilled' ? (r.value.equals(body) ? 'whole' : `wrong ${r.value.length} bytes`) : `error ${String(r.reason)}`));
+    expect(outcomes).toEqual(Array(6).fill('whole'));
+    // With six readers spread over three replicas, some streams came from the killed servers.
+    const log = await readFile(join(probe.dir, 'log', 'proxy-server.log'), 'utf8');
+    expect(log).toContain('continuing from another replica');
   });
 });
