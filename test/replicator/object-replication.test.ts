@@ -429,7 +429,7 @@ describe('object replicator', () => {
     const n = node(4);
     const objectsDir = join(n.devicesDir, n.device, 'objects');
     await mkdir(objectsDir, { recursive: true });
-    await writeFile(join(objectsDir, '15'), 'not a partition');
+    await writeFile(join(objectsDir, '9999'), 'not a partition');
     const tmpDir = join(n.devicesDir, n.device, 'tmp');
     await mkdir(tmpDir, { recursive: true });
     const { utimes, readdir: ls } = await import('node:fs/promises');
@@ -439,11 +439,11 @@ describe('object replicator', () => {
     await writeFile(fresh, 'x');
     const eightDaysAgo = Date.now() / 1000 - 8 * 86400;
     await utimes(old, eightDaysAgo, eightDaysAgo);
-    const run = await cluster.replicate(n, ['--partitions', '15']);
+    const run = await cluster.replicate(n, ['--partitions', '9999']);
     expect(run.code, run.log.slice(-2000)).toBe(0);
     expect(run.log).toMatch(/removing stray file/);
     const { existsSync } = await import('node:fs');
-    expect(existsSync(join(objectsDir, '15'))).toBe(false);
+    expect(existsSync(join(objectsDir, '9999'))).toBe(false);
     const left = await ls(tmpDir);
     expect(left).not.toContain('.old-upload.1.abcdef.tmp');
     expect(left).toContain('.fresh-upload.1.abcdef.tmp');
