@@ -450,6 +450,33 @@ describe('S3 gateway on a whole cluster', () => {
       await nothingStored('signed/bad');
     });
 
+    it('Expect: 100-continue: the body is sent only after authentication; a bad signature is refused before it', async () => {
+      const send = async (user: typeof ALICE, key: string): Promise<{ continued: boolean; status: number; body: string }> => {
+        const body = randomBytes(64 * 1024);
+        const { headers, path } = await signRequest(s3.port, { method: 'PUT', path: `/${B}/${key}`, body, user, headers: { expect: '100-continue' } });
+        return new Promise((resolve, reject) => {
+          let continued = false;
+          const req = http.request({ host: '127.0.0.1', port: s3.port, method: 'PUT', path, headers, agent: false });
+          req.on('continue', () => {
+            continued = true;
+            req.end(body);
+          });
+          req.on('response', (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve({ continued, status: res.statusCode ?? 0, body: text }));
+          });
+          req.on('error', reject);
+          req.flushHeaders();
+        });
+      };
+      const ok = await send(ALICE, 'expect/ok');
+      expect([ok.continued, ok.status]).toEqual([true, 200]);
+      const bad = await send({ ...ALICE, secretKey: 'wrong' }, 'expect/bad');
+      expect([bad.continued, bad.status, errorCode(bad.body)]).toEqual([false, 403, 'SignatureDoesNotMatch']);
+      await nothingStored('expect/bad');
+    });
+
     it('key longer than 1024 bytes -> KeyTooLongError', async () => {
       const key = 'k'.repeat(1025);
       expect(await s3Error(alice.send(new PutObjectCommand({ Bucket: B, Key: key, Body: 'x' })))).toEqual({ name: 'KeyTooLongError', status: 400 });

@@ -36,7 +36,11 @@ export async function startProxyServer(configFile: string, opts: { logger: Logge
     return out;
   };
   const app = createS3App({ config: config.s3, storage: backend, credentials, logger, janitor, metrics, backendStats });
-  const server = http.createServer(app.callback());
+  const handler = app.callback();
+  const server = http.createServer(handler);
+  // `Expect: 100-continue` requests reach the app before any body is sent; it answers 100 once the
+  // signature checks out, so a refused upload never transfers its body.
+  server.on('checkContinue', handler);
   server.keepAliveTimeout = config.keepAliveTimeoutS * 1000;
   // Uploads of several GiB take long: no limit on a whole request, only on silence within it
   // (Swift's client_timeout); a silent socket is destroyed, which aborts the upload.

@@ -209,6 +209,9 @@ export function createS3App(opts: S3AppOptions): Koa {
         { region: config.region, maxClockSkewS: config.maxClockSkewS, lookup: (k) => opts.credentials.lookup(k), ...(opts.now ? { now: opts.now() } : {}) },
       );
       accessKey = auth.credential.accessKey;
+      // A client waiting for `100 Continue` sends its body only now that it is authenticated
+      // (the server hands such requests here unanswered: see server.ts, checkContinue).
+      if (/100-continue/i.test(headers['expect'] ?? '') && !ctx.res.headersSent) ctx.res.writeContinue();
       r = {
         requestId,
         method: ctx.method,
