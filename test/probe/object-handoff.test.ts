@@ -6,7 +6,7 @@
 import { rename } from 'node:fs/promises';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@swiftlet/cluster';
+import { waitFor, type StorageNode } from '@swiftlet/cluster';
 import { Probe, bytesFor, keysOn } from './probe-cluster.js';
 
 let probe: Probe;
@@ -120,5 +120,35 @@ describe('object servers going away', { timeout: 120_000 }, () => {
     const result = await probe.replicateUntil(() => probe.placementProblems(bucket, [key!], { deleted: true }));
     expect(result.problems).toEqual([]);
     for (let i = 0; i < 6; i++) expect(await status(probe.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })))).toBe(404);
+  });
+
+  it('split brain: a DELETE on one half, then a newer PUT on the other; after replication the newer PUT wins everywhere', async () => {
+    const bucket = 'splitbrain';
+    await probe.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const key = 'sb';
+    const p = probe.objectPlacement(bucket, key);
+    const [a, b, c] = p.primaries as [StorageNode, StorageNode, StorageNode];
+    await probe.put(bucket, key, bytesFor('sb-1', 3000));
+    await waitFor(async () => (await probe.files(a, p)).length === 1, { timeoutMs: 5000, what: 'the first copy on a' });
+
+    // Half one (b, c and the handoff) sees the DELETE while a is down.
+    await probe.stopServer(a, 'object');
+    expect(await status(probe.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })))).toBe(200);
+    await probe.cluster.startStorageServer(a, 'object');
+    // Half two (a and the handoff) sees a newer PUT while b and c are down.
+    const v2 = bytesFor('sb-2', 4000);
+    await probe.stopServer(b, 'object');
+    await probe.stopServer(c, 'object');
+    try {
+      await probe.put(bucket, key, v2);
+      expect((await probe.get(bucket, key)).equals(v2)).toBe(true);
+    } finally {
+      await probe.cluster.startStorageServer(b, 'object');
+      await probe.cluster.startStorageServer(c, 'object');
+    }
+    const result = await probe.replicateUntil(() => probe.placementProblems(bucket, [key], { bodies: new Map([[key, v2]]) }));
+    expect(result.problems).toEqual([]);
+    for (const n of p.primaries) expect((await probe.files(n, p)).filter((f) => f.endsWith('.ts')), n.device).toEqual([]);
+    for (let i = 0; i < 4; i++) expect((await probe.get(bucket, key)).equals(v2)).toBe(true);
   });
 });
