@@ -18,7 +18,7 @@ import { NodeIter, NodeTimings, sortPrimaries, type PlacedNode } from './node-it
 import { quorumSize } from './quorum.js';
 import { ResumingBody, readFromNodes, servedRange } from './read-path.js';
 import { answerTimestamp } from './read-resolver.js';
-import { makeRequests, putToNodes } from './write-path.js';
+import { SMALL_PUT_BYTES, makeRequests, putSmallToNodes, putToNodes, readSmallBody, type WriteAnswer } from './write-path.js';
 
 export interface BackendResponse {
   status: number;
@@ -225,7 +225,12 @@ export class ProxyBackend {
       if (contentLength !== undefined) base['content-length'] = String(contentLength);
       else base['transfer-encoding'] = 'chunked';
       const slotHeaders = this.containerUpdateHeaders(account, container, nodes.length).map((h) => ({ ...base, ...h }));
-      const answer = await putToNodes(this.ctx, {
+      let answer: WriteAnswer;
+      if (contentLength !== undefined && contentLength <= SMALL_PUT_BYTES) {
+        const whole = await readSmallBody(body, contentLength);
+        if (!whole) return { status: 499, headers: {} };
+        answer = await putSmallToNodes(this.ctx, this.iterFor(ring, part, nodes, false), nodes.length, pathOf, slotHeaders, whole);
+      } else answer = await putToNodes(this.ctx, {
         iter: this.iterFor(ring, part, nodes, false),
         replicas: nodes.length,
         pathOf,

@@ -296,7 +296,7 @@ export async function makeRequests(
   method: string,
   pathOf: (node: PlacedNode) => string,
   slotHeaders: OutgoingHttpHeaders[],
-  body?: string,
+  body?: string | Uint8Array,
 ): Promise<WriteAnswer> {
   const answers: WriteAnswer[] = [];
   let quorumReached: () => void = () => undefined;
@@ -327,3 +327,92 @@ export async function makeRequests(
   return decide(ctx, answers.slice(), slotHeaders.length, replicas, false);
 }
 
+
+/** Bodies up to this size are read whole first and sent with their headers in one write. */
+export const SMALL_PUT_BYTES = 64 * 1024;
+
+/**
+ * A small PUT: the body is in memory, so each slot sends headers and body at once (no
+ * 100-continue round trip, one write) and, on 507, 5xx or an error, simply sends it again to the
+ * next node (a handoff). Same answers as the streaming PUT: any 412 -> 412, any 409 -> 202,
+ * different ETags -> 500, else best_response.
+ */
+export async function putSmallToNodes(
+  ctx: BackendContext,
+  iter: NodeIter<PlacedNode>,
+  replicas: number,
+  pathOf: (node: PlacedNode) => string,
+  slotHeaders: OutgoingHttpHeaders[],
+  body: Buffer,
+): Promise<WriteAnswer> {
+  const answers: WriteAnswer[] = [];
+  let quorumReached: () => void = () => undefined;
+  const reached = new Promise<void>((r) => (quorumReached = r));
+  const one = async (headers: OutgoingHttpHeaders): Promise<void> => {
+    for (const { node, primary } of iter) {
+      const call = ctx.open(node, 'PUT', pathOf(node), headers, body);
+      try {
+        const res = await call.response;
+        const status = res.statusCode ?? 503;
+        const h = flatHeaders(res);
+        discard(res);
+        ctx.noteStatus(node, status, 'Object');
+        if (status >= 500) continue;
+        if (!primary) ctx.metrics.handoffWrites++;
+        answers.push({ status, headers: h });
+        if (haveQuorum(answers.map((a) => a.status), replicas)) quorumReached();
+        return;
+      } catch (err) {
+        ctx.noteError(node, err, 'Object');
+      }
+    }
+  };
+  const all = Promise.all(slotHeaders.map(one));
+  await Promise.race([all, reached]);
+  if (answers.length < slotHeaders.length) await within(all, ctx.conf.postQuorumTimeoutS * 1000);
+  const got = answers.slice();
+  if (got.some((a) => a.status === 412)) return { status: 412, headers: {} };
+  const conflict = got.find((a) => a.status === 409);
+  if (conflict) {
+    const ts = conflict.headers['x-backend-timestamp'];
+    return { status: 202, headers: ts ? { 'x-backend-timestamp': ts } : {} };
+  }
+  return decide(ctx, got, slotHeaders.length, replicas, true);
+}
+
+/**
+ * Reads a small body whole (at most `length` bytes). Undefined when the source ends short or
+ * fails (the client went away: 499).
+ */
+export function readSmallBody(body: NodeJS.ReadableStream, length: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let done = false;
+    const finish = (v: Buffer | undefined): void => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+      resolve(v);
+    };
+    const onData = (c: Buffer | string): void => {
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
+      got += b.length;
+      if (got > length) finish(undefined);
+      else chunks.push(b);
+    };
+    const onEnd = (): void => finish(got === length ? (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, got)) : undefined);
+    const onError = (): void => finish(undefined);
+    const onClose = (): void => {
+      setImmediate(() => finish(undefined));
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
+    body.resume();
+  });
+}
