@@ -152,4 +152,30 @@ describe('container servers going away', { timeout: 120_000 }, () => {
     }
     for (let i = 0; i < 3; i++) expect(await listKeys()).toEqual(want);
   });
+
+  it('a hung container server (SIGSTOP): PUTs still answer within the container update timeout; the updaters complete its replica after resume', async () => {
+    const { part, primaries } = probe.containerPlacement(BUCKET);
+    const victim = primaries[1]!;
+    const server = probe.server(victim, 'container');
+    server.pause();
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const key = `hung-${i}`;
+        const body = bytesFor(key, 700 + i);
+        const t0 = Date.now();
+        await probe.put(BUCKET, key, body);
+        times.push(Date.now() - t0);
+        bodies.set(key, body);
+      }
+    } finally {
+      server.resume();
+    }
+    // container_update_timeout (1 s) plus a loaded machine's slack; never the hung server's forever.
+    expect(Math.max(...times), times.join(',')).toBeLessThan(7000);
+    for (const r of await probe.updateOnce()) expect(r.code, r.name).toBe(0);
+    const want = [...bodies.keys()].sort();
+    for (const node of primaries) expect((await backendListing(node, part)).rows.map((r) => r.name), node.device).toEqual(want);
+    expect(await listKeys()).toEqual(want);
+  });
 });
