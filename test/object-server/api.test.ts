@@ -74,6 +74,9 @@ describe('PUT', () => {
     const r = await put(port, '/sda/3/a/c/etag', 'body', { ETag: 'd41d8cd98f00b204e9800998ecf8427e' });
     expect(r.status).toBe(422);
     expect((await request(port, 'GET', '/sda/3/a/c/etag')).status).toBe(404);
+    const upper = await put(port, '/sda/3/a/c/etag', 'body', { ETag: (await md5('body')).toUpperCase() });
+    expect(upper.status).toBe(422);
+    expect((await request(port, 'GET', '/sda/3/a/c/etag')).status).toBe(404);
     expect((await put(port, '/sda/3/a/c/etag', 'body', { ETag: await md5('body') })).status).toBe(201);
   });
 

@@ -166,9 +166,23 @@ export class ObjectController {
     body.on('error', () => undefined);
     req.once('error', (err) => body.destroy(err));
     req.pipe(body);
-    const { etag, size } = await this.withUploadTimeouts(req, body, () =>
-      df.write(timestamp, metadata, body, { contentLength, expectedEtag: expectedEtag(headers) }),
-    );
+    // Swift compares the client's ETag verbatim with the lower-case MD5 hex, so an upper-case
+    // ETag can never match (422 after the body); the diskfile compares case-insensitively, so
+    // such a value is handed over in a form that cannot match either.
+    const wantEtag = expectedEtag(headers);
+    const neverMatches = wantEtag !== undefined && /[A-F]/.test(wantEtag);
+    let written: { etag: string; size: number };
+    try {
+      written = await this.withUploadTimeouts(req, body, () =>
+        df.write(timestamp, metadata, body, { contentLength, expectedEtag: neverMatches ? `${wantEtag}-case` : wantEtag }),
+      );
+    } catch (err) {
+      if (neverMatches && err instanceof StoreError && err.status === 422) {
+        throw new StoreError(422, 'UnprocessableEntity', `ETag ${wantEtag} does not match the body (ETags are lower-case MD5 hex)`);
+      }
+      throw err;
+    }
+    const { etag, size } = written;
     ctx.state['bytes'] = size;
 
     await this.containerUpdate(ctx, path, policy, df.hash, timestamp, 'PUT', withContainerUpdateOverrides({
