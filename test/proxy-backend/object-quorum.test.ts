@@ -266,7 +266,9 @@ describe('proxy backend with real object servers', () => {
 
   it('a corrupted replica does not yield a wrong body: the read resumes from another replica', async () => {
     const name = 'rotten';
-    const body = randomBytes(300 * 1024);
+    // Larger than the object server's read chunk (512 KiB), so that the rot is found mid-body,
+    // after the first bytes went out, and the read must resume rather than start over.
+    const body = randomBytes(2 * 1024 * 1024 + 300 * 1024);
     expect((await put(backend, name, body)).status).toBe(201);
     const { part, nodes } = tier.ring.getNodes(A, C, name);
     // Two of three replicas rot in their last bytes (which the object server withholds until the

@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CorruptFileError } from './errors.js';
 
-export const READ_CHUNK_BYTES = 256 * 1024;
+export const READ_CHUNK_BYTES = 512 * 1024;
 
 export interface BodyReaderOptions {
   path: string;
@@ -30,7 +30,8 @@ export class BodyReader extends Readable {
   private reading = false;
 
   constructor(private readonly opts: BodyReaderOptions) {
-    super({ highWaterMark: READ_CHUNK_BYTES });
+    // Room for one chunk read ahead while the previous one is sent.
+    super({ highWaterMark: 2 * READ_CHUNK_BYTES });
     this.pos = opts.start;
     this.md5 = opts.verify ? createHash('md5') : undefined;
   }

@@ -5,8 +5,7 @@
  * tmp name -> cleanup (see hash-cache.ts for why in that order).
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, unlink } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -21,12 +20,13 @@ import { BodyReader } from './body-reader.js';
 import { CorruptFileError, UnprocessableEntityError } from './errors.js';
 import { fileName, hashDir, partitionDir, suffixOf, type FileKind } from './layout.js';
 import type { DiskFileManager } from './manager.js';
-import { encodeTrailer, readMetadataFile, readMetadataFromHandle } from './metadata-file.js';
+import { closeQuietly, fdatasyncFd, writeAllFd } from './io.js';
+import { encodeTrailer, readMetadataFile, readMetadataFromFd } from './metadata-file.js';
 import { chooseFiles, isCode, type OnDiskChoice } from './ondisk.js';
 import type { ObjectState, ObjectStateObject } from './types.js';
 
-/** Writes are batched up to this many bytes per writev. */
-const WRITE_BATCH_BYTES = 256 * 1024;
+/** Body writes are batched up to this many bytes per writev. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Headers a POST (.meta) replaces, besides X-Object-Meta-* (Swift's default allowed_headers). */
 const POST_REPLACED = new Set(
@@ -75,24 +75,6 @@ export function mergeMetadata(data: Record<string, string>, meta: Record<string,
   return out;
 }
 
-export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  let pending = bufs.filter((b) => b.length > 0);
-  while (pending.length > 0) {
-    const { bytesWritten } = await fh.writev(pending);
-    let left = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of pending) {
-      if (left >= b.length) {
-        left -= b.length;
-        continue;
-      }
-      rest.push(left > 0 ? b.subarray(left) : b);
-      left = 0;
-    }
-    pending = rest;
-  }
-}
-
 export class DiskFile {
   readonly suffix: string;
   readonly partitionDir: string;
@@ -116,7 +98,7 @@ export class DiskFile {
   private async listChoice(): Promise<OnDiskChoice | undefined> {
     let names: string[];
     try {
-      names = await readdir(this.hashDir);
+      names = readdirSync(this.hashDir);
     } catch (err) {
       if (isCode(err, 'ENOENT')) return undefined;
       if (isCode(err, 'ENOTDIR')) {
@@ -148,18 +130,18 @@ export class DiskFile {
     if (choice.ts) return { kind: 'tombstone', timestamp: choice.ts.timestamp };
     if (!choice.data) return { kind: 'absent' };
     const path = join(this.hashDir, choice.data.name);
-    const fh = await open(path, 'r');
+    // Direct calls (io.ts): a small object is read whole here, and served from that buffer.
+    const fd = openSync(path, 'r');
     let parsed;
     try {
-      const st = await fh.stat();
-      parsed = await readMetadataFromHandle(fh, st.size, path);
+      parsed = readMetadataFromFd(fd, fstatSync(fd).size, path);
     } catch (err) {
+      closeQuietly(fd);
       if (!(err instanceof CorruptFileError)) throw err;
       await this.quarantine(err.message);
       return { kind: 'absent' };
-    } finally {
-      await fh.close();
     }
+    closeSync(fd);
     const md = parsed.metadata;
     const declared = md['Content-Length'];
     if (declared === undefined || !/^\d+$/.test(declared) || Number(declared) !== parsed.bodyLength) {
@@ -176,7 +158,7 @@ export class DiskFile {
     if (choice.meta) {
       let meta;
       try {
-        meta = await readMetadataFile(join(this.hashDir, choice.meta.name));
+        meta = readMetadataFile(join(this.hashDir, choice.meta.name));
       } catch (err) {
         if (!(err instanceof CorruptFileError)) throw err;
         await this.quarantine(err.message);
@@ -266,13 +248,16 @@ export class DiskFile {
     const devPath = await this.mgr.checkDevice(this.device);
     await this.conflictCheck(timestamp, 'data');
     await this.mgr.checkReserve(devPath, opts.contentLength ?? 0);
-    const { tmp, fh } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+    const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size = 0;
     try {
       const md5 = createHash('md5');
       let batch: Buffer[] = [];
       let batchBytes = 0;
+      // One batch is written on the thread pool while the next one is received and hashed (the
+      // writes stay in order: the next starts only after the previous one is done).
+      let writing: Promise<void> | undefined;
       try {
         for await (const raw of body) {
           const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
@@ -284,15 +269,20 @@ export class DiskFile {
           batch.push(chunk);
           batchBytes += chunk.length;
           if (batchBytes >= WRITE_BATCH_BYTES) {
-            await writeAll(fh, batch);
+            if (writing) await writing;
+            writing = writeAllFd(fd, batch);
+            // Until it is awaited, a failed write must not count as an unhandled rejection.
+            writing.catch(() => undefined);
             batch = [];
             batchBytes = 0;
           }
         }
       } catch (err) {
+        await writing?.catch(() => undefined);
         if (err instanceof StoreError || isCode(err, 'ENOSPC') || isCode(err, 'EIO')) throw err;
         throw new ClientDisconnectError(`body stream failed: ${(err as Error).message}`);
       }
+      if (writing) await writing;
       if (opts.contentLength !== undefined && size !== opts.contentLength) {
         throw new ClientDisconnectError(`body ended after ${size} of ${opts.contentLength} bytes`);
       }
@@ -304,12 +294,12 @@ export class DiskFile {
       md['Content-Length'] = String(size);
       md['ETag'] = etag;
       batch.push(encodeTrailer(md));
-      await writeAll(fh, batch);
-      await fh.datasync();
-      await fh.close();
+      await writeAllFd(fd, batch);
+      await fdatasyncFd(fd);
+      closeSync(fd);
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      closeQuietly(fd);
+      removeQuietly(tmp);
       if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
       throw err;
     }
@@ -331,14 +321,14 @@ export class DiskFile {
     const devPath = await this.mgr.checkDevice(this.device);
     await this.conflictCheck(timestamp, kind);
     if (reserve) await this.mgr.checkReserve(devPath, 0);
-    const { tmp, fh } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+    const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     try {
-      await writeAll(fh, [encodeTrailer(this.baseMetadata(timestamp, metadata))]);
-      await fh.datasync();
-      await fh.close();
+      await writeAllFd(fd, [encodeTrailer(this.baseMetadata(timestamp, metadata))]);
+      await fdatasyncFd(fd);
+      closeSync(fd);
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      closeQuietly(fd);
+      removeQuietly(tmp);
       if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
       throw err;
     }
@@ -349,8 +339,17 @@ export class DiskFile {
     try {
       await this.mgr.publish(tmp, this.partitionDir, this.hashDir, name);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      removeQuietly(tmp);
       throw err;
     }
+  }
+}
+
+/** Removes a tmp file on an error path (already gone is fine; the write's error is reported). */
+function removeQuietly(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // Nothing to add to the error being reported; start-up and replicator sweeps catch leftovers.
   }
 }

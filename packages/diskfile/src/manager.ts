@@ -4,8 +4,8 @@
  * and the replication helpers (sync.ts).
  */
 import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { link, mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { statfsSync, statSync } from 'node:fs';
+import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   BadRequestError,
@@ -18,7 +18,8 @@ import {
 import { DiskFile } from './disk-file.js';
 import { getPartitionHashes, invalidateSuffix, openJournal } from './hash-cache.js';
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
-import { cleanupHashDir, isCode } from './ondisk.js';
+import { fsyncDirectory, openFd } from './io.js';
+import { cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, SuffixFiles } from './types.js';
 
@@ -65,10 +66,11 @@ export class DiskFileManager {
   async checkDevice(device: string): Promise<string> {
     const path = this.devicePath(device);
     try {
-      const st = await stat(path);
+      // Direct stat calls (io.ts): this runs on every request.
+      const st = statSync(path);
       if (!st.isDirectory()) throw new InsufficientStorageError(`${device} is not a folder`);
       if (this.mountCheck) {
-        const parent = await stat(dirname(path));
+        const parent = statSync(dirname(path));
         if (st.dev === parent.dev && st.ino !== parent.ino) throw new InsufficientStorageError(`${device} is not mounted`);
       }
     } catch (err) {
@@ -144,7 +146,7 @@ export class DiskFileManager {
   async checkReserve(devPath: string, size: number): Promise<void> {
     const { percent, bytes } = this.fallocateReserve;
     if (!percent && !bytes) return;
-    const fs = await statfs(devPath);
+    const fs = statfsSync(devPath);
     const free = fs.bavail * fs.bsize - size;
     const total = fs.blocks * fs.bsize;
     if ((bytes !== undefined && free < bytes) || (percent !== undefined && total > 0 && (free / total) * 100 < percent)) {
@@ -152,8 +154,8 @@ export class DiskFileManager {
     }
   }
 
-  /** Creates a tmp file for a write into (policy, partition, suffix). */
-  async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fh: FileHandle }> {
+  /** Creates a tmp file for a write into (policy, partition, suffix); the caller owns the fd. */
+  async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fd: number }> {
     const dir = join(devPath, TMP_DIR);
     const tmp = join(dir, `${process.pid}.${randomBytes(8).toString('hex')}.${policyIndex}.${partition}.${suffix}.tmp`);
     if (!this.tmpDirsMade.has(dir)) {
@@ -161,26 +163,27 @@ export class DiskFileManager {
       this.tmpDirsMade.add(dir);
     }
     try {
-      return { tmp, fh: await open(tmp, 'wx', 0o644) };
+      return { tmp, fd: await openFd(tmp, 'wx', 0o644) };
     } catch (err) {
       if (!isCode(err, 'ENOENT')) throw err;
       await mkdirDurable(dir);
-      return { tmp, fh: await open(tmp, 'wx', 0o644) };
+      return { tmp, fd: await openFd(tmp, 'wx', 0o644) };
     }
   }
 
   /**
    * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, journal
-   * again, drop the tmp name, clean the folder up (hash-cache.ts explains the order).
+   * again, drop the tmp name, clean the folder up (hash-cache.ts explains the order). Lookups and
+   * the journal appends are direct calls, creations and fsyncs go to the thread pool (io.ts).
    */
   async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
     const suffix = basename(dirname(hashDir));
     const target = join(hashDir, name);
     // Folders created here are fsync'd after the link, together with it (one fsync per folder).
     let topCreated = await mkdir(hashDir, { recursive: true });
-    const journal = await openJournal(partDir, suffix);
+    const journal = openJournal(partDir, suffix);
     try {
-      await journal.append(false);
+      journal.append(false);
       for (let attempt = 0; ; attempt++) {
         try {
           await link(tmp, target);
@@ -200,25 +203,28 @@ export class DiskFileManager {
           throw err;
         }
       }
-      // The link, then each new folder's entry in its parent, up to the parent of the topmost.
+      // The link, then each new folder's entry in its parent, up to the parent of the topmost:
+      // all at once (the file's own data was synced before the link; these are independent).
       const toSync = [hashDir];
       if (topCreated !== undefined) {
         for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
       }
-      for (const d of toSync) {
-        await fsyncDir(d).catch((err: unknown) => {
-          // Only possible if a newer write already made our file obsolete and emptied the folder.
-          if (!isCode(err, 'ENOENT')) throw err;
-        });
-      }
-      await journal.append(true);
+      await Promise.all(
+        toSync.map((d) =>
+          fsyncDirectory(d).catch((err: unknown) => {
+            // Only possible if a newer write already made our file obsolete and emptied the folder.
+            if (!isCode(err, 'ENOENT')) throw err;
+          }),
+        ),
+      );
+      journal.append(true);
     } finally {
-      await journal.close();
+      journal.close();
     }
     await unlink(tmp).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
     });
-    await cleanupHashDir(hashDir, this.nowS(), this.reclaimAgeS);
+    cleanupHashDirSync(hashDir, this.nowS(), this.reclaimAgeS);
   }
 
   async quarantineHashDir(device: string, policyIndex: number, partDir: string, hashDir: string, reason: string): Promise<void> {

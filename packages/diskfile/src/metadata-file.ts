@@ -4,16 +4,18 @@
  * `.ts` and `.meta` have an empty body. One rename publishes body and metadata together, and a tar
  * entry of the file carries everything (no xattrs to copy).
  */
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CorruptFileError } from './errors.js';
 
 export const TRAILER_MAGIC = 'SWM1';
 export const TRAILER_BYTES = 8;
 /** Metadata is small (Swift caps user metadata at 4 KiB); refuse absurd lengths. */
 export const MAX_METADATA_BYTES = 1 << 20;
-/** How much of a file's start `open` reads in one go: small objects are served from it. */
-export const SMALL_READ_BYTES = 64 * 1024;
+/**
+ * Files up to this size are read whole by `open`, in one direct read (io.ts: ~15 µs from the page
+ * cache), and small objects are served from that buffer: a 64 KiB object with its metadata fits.
+ */
+export const SMALL_READ_BYTES = 128 * 1024;
 
 /** JSON + trailer, to append after the body. */
 export function encodeTrailer(metadata: Record<string, string>): Buffer {
@@ -67,43 +69,41 @@ function readTrailer(trailer: Buffer, what: string): number {
 }
 
 /** Reads the metadata of an open file of `size` bytes, reading small files whole in one read. */
-export async function readMetadataFromHandle(fh: FileHandle, size: number, what: string): Promise<ParsedFile> {
+export function readMetadataFromFd(fd: number, size: number, what: string): ParsedFile {
   if (size < TRAILER_BYTES) throw new CorruptFileError(`${what}: shorter than its trailer`);
   if (size <= SMALL_READ_BYTES) {
     const buf = Buffer.allocUnsafe(size);
-    const { bytesRead } = await fh.read(buf, 0, size, 0);
-    if (bytesRead !== size) throw new CorruptFileError(`${what}: short read`);
+    readFully(fd, buf, 0, what);
     return parseFileBuffer(buf, what);
   }
   const tailLen = Math.min(size, 4096);
   let tail = Buffer.allocUnsafe(tailLen);
-  await readFully(fh, tail, size - tailLen, what);
+  readFully(fd, tail, size - tailLen, what);
   const jsonLen = readTrailer(tail.subarray(tailLen - TRAILER_BYTES), what);
   if (jsonLen + TRAILER_BYTES > size) throw new CorruptFileError(`${what}: metadata longer than the file`);
   if (jsonLen + TRAILER_BYTES > tailLen) {
     tail = Buffer.allocUnsafe(jsonLen + TRAILER_BYTES);
-    await readFully(fh, tail, size - tail.length, what);
+    readFully(fd, tail, size - tail.length, what);
   }
   const json = tail.subarray(tail.length - TRAILER_BYTES - jsonLen, tail.length - TRAILER_BYTES);
   return { metadata: parseJson(json, what), bodyLength: size - TRAILER_BYTES - jsonLen };
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number, what: string): Promise<void> {
+function readFully(fd: number, buf: Buffer, position: number, what: string): void {
   let done = 0;
   while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    const bytesRead = readSync(fd, buf, done, buf.length - done, position + done);
     if (bytesRead === 0) throw new CorruptFileError(`${what}: short read`);
     done += bytesRead;
   }
 }
 
-/** Reads the metadata of a file by path. */
-export async function readMetadataFile(path: string): Promise<ParsedFile> {
-  const fh = await open(path, 'r');
+/** Reads the metadata of a file by path (directly: see io.ts). */
+export function readMetadataFile(path: string): ParsedFile {
+  const fd = openSync(path, 'r');
   try {
-    const st = await fh.stat();
-    return await readMetadataFromHandle(fh, st.size, path);
+    return readMetadataFromFd(fd, fstatSync(fd).size, path);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -9,7 +9,7 @@
  *  - a tombstone older than reclaim_age is obsolete;
  *  - names that do not parse are "unexpected" and left alone.
  */
-import { readdir, rmdir, unlink } from 'node:fs/promises';
+import { readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileName, type OnDiskFile } from './layout.js';
 
@@ -80,27 +80,27 @@ export function stateSignature(choice: OnDiskChoice): string {
 
 /**
  * Lists a hash folder, unlinks obsolete files and removes the folder if it ends up empty.
- * Returns undefined if the folder does not exist (or was removed).
+ * Returns undefined if the folder does not exist (or was removed). Direct calls (see io.ts).
  */
-export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: number): Promise<OnDiskChoice | undefined> {
+export function cleanupHashDirSync(dir: string, nowS: number, reclaimAgeS: number): OnDiskChoice | undefined {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;
   }
   const choice = chooseFiles(names, nowS, reclaimAgeS);
-  await Promise.all(
-    choice.obsolete.map((f) =>
-      unlink(join(dir, f.name)).catch((err: unknown) => {
-        if (!isCode(err, 'ENOENT')) throw err;
-      }),
-    ),
-  );
+  for (const f of choice.obsolete) {
+    try {
+      unlinkSync(join(dir, f.name));
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw err;
+    }
+  }
   if (choice.keep.length === 0 && choice.unexpected.length === 0) {
     try {
-      await rmdir(dir);
+      rmdirSync(dir);
       return undefined;
     } catch (err) {
       // A writer may have just put a file here; it wins.
@@ -108,6 +108,11 @@ export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: num
     }
   }
   return choice;
+}
+
+/** cleanupHashDirSync for async callers. */
+export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: number): Promise<OnDiskChoice | undefined> {
+  return cleanupHashDirSync(dir, nowS, reclaimAgeS);
 }
 
 export function isCode(err: unknown, code: string): boolean {

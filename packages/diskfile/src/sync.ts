@@ -4,13 +4,13 @@
  * metadata-file.ts carries body and metadata together).
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, rmdir, unlink } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tarStream from 'tar-stream';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
-import { writeAll } from './disk-file.js';
 import { invalidateSuffix } from './hash-cache.js';
+import { fdatasyncFd, writeAllFd } from './io.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { MAX_METADATA_BYTES, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
@@ -219,9 +219,9 @@ async function stageEntries(
       }
       if (h.size > opts.maxEntryBytes) throw new BadRequestError(`${what}: ${h.size} bytes exceed the limit of ${opts.maxEntryBytes}`);
       const kind = parseFileName(p.file)?.kind;
-      const { tmp, fh } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
+      const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
       staged.push({ tmp, ...p });
-      await receiveEntry(entry as AsyncIterable<Buffer>, fh, h.size, what, p, kind === 'data');
+      await receiveEntry(entry as AsyncIterable<Buffer>, fd, h.size, what, p, kind === 'data');
     }
   } catch (err) {
     stop = true;
@@ -247,7 +247,7 @@ async function stageEntries(
 
 async function receiveEntry(
   entry: AsyncIterable<Buffer>,
-  fh: FileHandle,
+  fd: number,
   size: number,
   what: string,
   p: FilePath,
@@ -264,12 +264,12 @@ async function receiveEntry(
       batch.push(chunk);
       batchBytes += chunk.length;
       if (batchBytes >= 256 * 1024) {
-        await writeAll(fh, batch);
+        await writeAllFd(fd, batch);
         batch = [];
         batchBytes = 0;
       }
     }
-    await writeAll(fh, batch);
+    await writeAllFd(fd, batch);
     if (got !== size) throw new BadRequestError(`${what}: truncated`);
     const tail = hasher.tail();
     let parsed;
@@ -293,7 +293,7 @@ async function receiveEntry(
       throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -335,11 +335,11 @@ export async function receiveTar(
           await unlink(s.tmp).catch(() => undefined);
           continue;
         }
-        const fh = await open(s.tmp, 'r+');
+        const fd = openSync(s.tmp, 'r+');
         try {
-          await fh.datasync();
+          await fdatasyncFd(fd);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         await mgr.publish(s.tmp, partDir, hashDir, s.file);
         received++;
