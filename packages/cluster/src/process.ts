@@ -80,14 +80,22 @@ export interface StartOptions {
 }
 
 export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [opts.script, ...(opts.args ?? [])], {
+  // Node refuses --cpu-prof in NODE_OPTIONS; SWIFTLET_CPU_PROF_DIR profiles every process started
+  // here (benchmarks: where the CPU of a whole cluster goes).
+  const profDir = process.env['SWIFTLET_CPU_PROF_DIR'];
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${opts.name}.${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, opts.script, ...(opts.args ?? [])], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', opts.logFile ? 'pipe' : 'ignore', opts.logFile ? 'pipe' : 'ignore'],
   });
   if (opts.logFile) {
     const out = createWriteStream(opts.logFile, { flags: 'a' });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    // Two sources share one file: neither may end it (the other may still write); it is closed
+    // once the child's stdio are all closed.
+    child.stdout?.pipe(out, { end: false });
+    child.stderr?.pipe(out, { end: false });
+    child.once('close', () => out.end());
+    out.on('error', (err) => process.stderr.write(`${opts.name}: log file ${opts.logFile}: ${err.message}\n`));
   }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   if (child.pid === undefined) throw new Error(`${opts.name}: could not start ${opts.script}`);
