@@ -233,3 +233,22 @@ describe('suffix hash cache', () => {
     }
   });
 });
+
+describe('settled partitions are read without the lock', () => {
+  it('answers from `hashes` alone while nothing is journaled, and sees a change journaled after that read', async () => {
+    const first = await put(tree, 5, 'a', NOW);
+    const settled = await getPartitionHashes(partDir(tree, 5), { nowS: NOW, reclaimAgeS: 604800, listdir: false });
+    expect(settled.hashes).toEqual(await fromDisk(tree, 5));
+    // A lock held by someone else does not stop a settled read (it takes no lock)...
+    const again = await withLock(join(partDir(tree, 5), '.lock'), () =>
+      getPartitionHashes(partDir(tree, 5), { nowS: NOW, reclaimAgeS: 604800, listdir: false }),
+    );
+    expect(again).toEqual({ hashes: settled.hashes, hashed: 0 });
+    // ...while a journaled change sends the next read through consolidation and a rehash.
+    const second = await put(tree, 5, 'b', NOW + 1);
+    const after = await getPartitionHashes(partDir(tree, 5), { nowS: NOW, reclaimAgeS: 604800, listdir: false });
+    expect(after.hashed).toBeGreaterThan(0);
+    expect(after.hashes).toEqual(await fromDisk(tree, 5));
+    expect(Object.keys(after.hashes)).toEqual(expect.arrayContaining([first.slice(-3), second.slice(-3)]));
+  });
+});

@@ -33,13 +33,15 @@
  *    a journaled change can never pass that check. Entries journaled during a rehash stay in the
  *    journal for the next pass.
  * 5. Cost: a write does open + 2 writes + fstat + stat + close on the journal and takes no lock;
- *    the lock (O_EXCL create + write + unlink of `.lock`) is taken twice per getHashes pass.
+ *    the lock (O_EXCL create + write + unlink of `.lock`) is taken twice per getHashes pass that
+ *    has something to consolidate or rehash; a settled partition is read without it
+ *    (settledHashes).
  * Power loss: journal appends are not fsync'd; we rely on ext4/xfs ordering metadata operations of
  * one process (data=ordered: the appended block is on disk before the later link's transaction
  * commits). The hash folder fsync after the link commits both.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurable } from '@swiftlet/common';
@@ -250,9 +252,43 @@ async function listSuffixDirs(partDir: string): Promise<string[]> {
   return names.filter((n) => SUFFIX_RE.test(n));
 }
 
+/**
+ * The cache as it stands, read without the lock, when nothing is left to do: no journal to
+ * consolidate (checked in that order: `hashes.invalid`, then `hashes.invalid.consuming`, so that a
+ * consolidation renaming one into the other between the two checks is seen), `hashes` valid and
+ * without a suffix to rehash. A consolidation that took entries wrote `hashes` (with those
+ * suffixes null) before it removed the consuming file, so a `hashes` read after both checks holds
+ * every change journaled before them; later ones are for the next pass, as under the lock.
+ * Undefined: take the locked path. This is an in-sync replication pass's common case, and it
+ * spares each REPLICATE two lock files (a create and an unlink each) per partition.
+ */
+function settledHashes(partDir: string): Record<string, string> | undefined {
+  if (statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  if (statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(join(partDir, HASHES_FILE), 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const cache = parseHashes(text);
+  if (!cache.valid) return undefined;
+  const result: Record<string, string> = {};
+  for (const [s, h] of cache.hashes) {
+    if (h === null) return undefined;
+    result[s] = h;
+  }
+  return result;
+}
+
 /** Swift's get_hashes for a partition folder that exists (throws ENOENT-coded errors otherwise). */
 export async function getPartitionHashes(partDir: string, opts: GetHashesOptions): Promise<GetHashesResult> {
   const concurrency = opts.concurrency ?? 4;
+  if (!opts.listdir && (opts.recalculate ?? []).length === 0) {
+    const settled = settledHashes(partDir);
+    if (settled !== undefined) return { hashes: settled, hashed: 0 };
+  }
   for (let attempt = 0; ; attempt++) {
     const snap = await withLock(lockPath(partDir), () => consolidate(partDir, opts.nowS));
     const hashes = snap.cache.valid ? new Map(snap.cache.hashes) : new Map<string, string | null>();

@@ -111,7 +111,7 @@ export class DiskFileManager {
     const cycle = this.passes.get(key) ?? 0;
     this.passes.set(key, (cycle + 1) % 10);
     try {
-      const st = await stat(partDir);
+      const st = statSync(partDir);
       if (!st.isDirectory()) return {};
       const res = await getPartitionHashes(partDir, {
         nowS: this.nowS(),
