@@ -62,6 +62,8 @@ export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
 
 /** How much of a PUT body may be read ahead of the disk writes. */
 const READ_AHEAD_BYTES = 1024 * 1024;
+/** The same read-ahead counted in socket chunks (up to 64 KiB each) on the diskfile's side. */
+const READ_AHEAD_CHUNKS = 16;
 
 /** An answer without a body (koa would turn a null body into 204). */
 function emptyAnswer(ctx: Context, status: number): void {
@@ -160,7 +162,9 @@ export class ObjectController {
     // The body reaches the diskfile through a bounded read-ahead buffer: the socket keeps draining
     // while the diskfile waits for its disk writes (receive and write overlap), and a timeout can
     // fail the upload with 408 without tearing the connection down before the answer is sent.
-    const body = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+    // Object mode on the reading side: the diskfile gets the socket's chunks as they came (a byte-
+    // mode read() would first concatenate everything buffered: a copy of every byte).
+    const body = new PassThrough({ writableHighWaterMark: READ_AHEAD_BYTES, readableObjectMode: true, readableHighWaterMark: READ_AHEAD_CHUNKS });
     // The diskfile starts reading only after its own checks; an abort before that must not be
     // an unhandled 'error' (it would end the process). The reader still sees the error.
     body.on('error', () => undefined);
