@@ -81,6 +81,23 @@ describe('replication endpoints', () => {
     expect((await request(port, 'POST', `/_replicate/sda/notapart`)).status).toBe(400);
   });
 
+  it('batched REPLICATE: many partitions in one request, the same hashes as one by one; bad bodies are 400', async () => {
+    const single = JSON.parse((await request(port, 'POST', `/_replicate/sda/${part}`)).text) as Record<string, string>;
+    const other = (part + 1) % 2 ** PART_POWER;
+    const json = { 'Content-Type': 'application/json' };
+    const r = await request(port, 'POST', '/_replicate/sda', json, JSON.stringify({ partitions: [part, other] }));
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toEqual({ [String(part)]: single, [String(other)]: {} });
+    for (const bad of ['not json', '{}', '{"partitions": [-1]}', '{"partitions": [1.5]}', '{"partitions": ["1"]}', JSON.stringify({ partitions: Array(4097).fill(1) })]) {
+      const b = await request(port, 'POST', '/_replicate/sda', json, bad);
+      expect(b.status, bad.slice(0, 40)).toBe(400);
+      expect(b.text).toMatch(/^(Invalid JSON body|Body must be \{"partitions")/);
+    }
+    expect((await request(port, 'POST', '/_replicate/nodev', json, JSON.stringify({ partitions: [part] }))).status).toBe(507);
+    // Asking created nothing: the empty partition is still absent.
+    expect(await readdir(join(srv.devices, 'sda', 'objects'))).not.toContain(String(other));
+  });
+
   it('missing + tar receiver: the files offered land on the other device and read back', async () => {
     sdaFiles = (await listFiles(join(srv.devices, 'sda', 'objects', String(part)))).filter((f) => /^[0-9a-f]{3}\//.test(f));
     expect(sdaFiles).toHaveLength(1);

@@ -59,6 +59,8 @@ describe('object replicator', () => {
     const again = summaryOf(await cluster.replicate(p2, ['--partitions', String(part)]))['stats'] as Record<string, number>;
     expect(again['hashmatch']).toBe(2);
     expect(again['rsync']).toBe(0);
+    // The peers' hashes came in batched REPLICATE requests (POST /_replicate/<device>).
+    expect(again['remote_hashes_batched']).toBe(2);
   });
 
   it('refills a wiped device, never pushes temp files, and writes recon', async () => {

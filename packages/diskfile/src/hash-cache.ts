@@ -41,7 +41,7 @@
  * commits). The hash folder fsync after the link commits both.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurable } from '@swiftlet/common';
@@ -259,10 +259,12 @@ async function listSuffixDirs(partDir: string): Promise<string[]> {
  * without a suffix to rehash. A consolidation that took entries wrote `hashes` (with those
  * suffixes null) before it removed the consuming file, so a `hashes` read after both checks holds
  * every change journaled before them; later ones are for the next pass, as under the lock.
- * Undefined: take the locked path. This is an in-sync replication pass's common case, and it
- * spares each REPLICATE two lock files (a create and an unlink each) per partition.
+ * With `listdir` (the periodic re-listing) the partition folder is listed too, and a suffix folder
+ * the cache does not know sends the call down the locked path. Undefined: take the locked path.
+ * This is an in-sync replication pass's common case, and it spares each REPLICATE two lock files
+ * (a create and an unlink each) per partition.
  */
-function settledHashes(partDir: string): Record<string, string> | undefined {
+function settledHashes(partDir: string, listdir: boolean): Record<string, string> | undefined {
   if (statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
   if (statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
   let text: string;
@@ -279,14 +281,16 @@ function settledHashes(partDir: string): Record<string, string> | undefined {
     if (h === null) return undefined;
     result[s] = h;
   }
+  // The periodic re-listing: a suffix folder the cache does not know needs the locked path.
+  if (listdir && readdirSync(partDir).some((n) => SUFFIX_RE.test(n) && !cache.hashes.has(n))) return undefined;
   return result;
 }
 
 /** Swift's get_hashes for a partition folder that exists (throws ENOENT-coded errors otherwise). */
 export async function getPartitionHashes(partDir: string, opts: GetHashesOptions): Promise<GetHashesResult> {
   const concurrency = opts.concurrency ?? 4;
-  if (!opts.listdir && (opts.recalculate ?? []).length === 0) {
-    const settled = settledHashes(partDir);
+  if ((opts.recalculate ?? []).length === 0) {
+    const settled = settledHashes(partDir, opts.listdir);
     if (settled !== undefined) return { hashes: settled, hashed: 0 };
   }
   for (let attempt = 0; ; attempt++) {

@@ -139,6 +139,7 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
+  router.post('/_replicate/:device', (ctx) => replication.replicateMany(ctx, ctx.params['device'] as string));
   router.post('/_replicate/:device/:partition', (ctx) => replication.replicate(ctx, ctx.params['device'] as string, ctx.params['partition'] as string));
   router.post('/_replicate/:device/:partition/:suffixes', (ctx) =>
     replication.replicate(ctx, ctx.params['device'] as string, ctx.params['partition'] as string, ctx.params['suffixes']),

@@ -2,6 +2,8 @@
  * The replication endpoints the replicator calls on its peers (a POST form of Swift's REPLICATE,
  * since Node's HTTP parser refuses unknown methods; and the tar sync receiver):
  *   POST /_replicate/<device>/<partition>[/<suffix>-<suffix>...]  -> {"<suffix>": "<md5>"}
+ *   POST /_replicate/<device>  {"partitions": [p, ...]}  -> {"<p>": {"<suffix>": "<md5>"}, ...}
+ *     (beyond Swift: many partitions' hashes in one round trip, for in-sync passes)
  *   POST /_sync/<device>/<partition>/missing  {"offered": [...]}  -> {"wanted": [...]}
  *   PUT  /_sync/<device>/<partition>  (application/x-tar)        -> {"received": n, "skipped": n}
  */
@@ -13,11 +15,13 @@ import type { Context } from 'koa';
 import type { ObjectServerConfig } from './config.js';
 import { sendContinue } from './object-controller.js';
 import { policyIndex } from './request-headers.js';
-import { parseReplicatePath } from './request-path.js';
+import { decode, parseReplicatePath, validateDevice } from './request-path.js';
 import type { RingCache } from './rings.js';
 
 /** A `missing` request lists file names only; 64 MiB is far beyond any partition's listing. */
 const MAX_MISSING_BODY = 64 * 1024 * 1024;
+/** Partitions one batched REPLICATE may name (the replicator asks for 256 at a time). */
+export const MAX_BATCH_PARTITIONS = 4096;
 
 export class ReplicationController {
   constructor(
@@ -34,6 +38,32 @@ export class ReplicationController {
     const hashes = await this.diskfiles.getHashes(p.device, p.partition, policy, { recalculate: p.suffixes });
     ctx.status = 200;
     ctx.body = hashes;
+  }
+
+  /** The suffix hashes of many partitions of one device (each as a REPLICATE without suffixes). */
+  async replicateMany(ctx: Context, device: string): Promise<void> {
+    const dev = validateDevice(decode(device));
+    const policy = policyIndex(ctx.req.headers, this.swiftConf);
+    await this.diskfiles.checkDevice(dev);
+    let partitions: unknown;
+    try {
+      partitions = (JSON.parse((await readBody(ctx.req, 1024 * 1024)).toString('utf8')) as { partitions?: unknown }).partitions;
+    } catch (err) {
+      throw new BadRequestError(`Invalid JSON body: ${(err as Error).message}`);
+    }
+    if (
+      !Array.isArray(partitions) ||
+      partitions.length > MAX_BATCH_PARTITIONS ||
+      partitions.some((p) => typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 0xffffffff)
+    ) {
+      throw new BadRequestError(`Body must be {"partitions": [<partition>, ...]} with at most ${MAX_BATCH_PARTITIONS} non-negative integers`);
+    }
+    const out: Record<string, Record<string, string>> = {};
+    // One after the other: a settled partition is a few direct file reads, and a partition that
+    // needs rehashing should not have others waiting on the thread pool behind it.
+    for (const p of partitions as number[]) out[String(p)] = await this.diskfiles.getHashes(dev, p, policy);
+    ctx.status = 200;
+    ctx.body = out;
   }
 
   async missing(ctx: Context, device: string, partition: string): Promise<void> {

@@ -22,7 +22,7 @@ export class InvalidUtf8Error extends StoreError {
   }
 }
 
-function decode(segment: string): string {
+export function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {

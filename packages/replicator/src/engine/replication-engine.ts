@@ -67,6 +67,8 @@ export interface ReplicationStrategy<J extends ReplicationJob> {
   revertHandoff(job: J, ctx: JobContext): Promise<boolean>;
   /** True when a ring file changed since `collectJobs` read it. */
   ringChanged(): Promise<boolean>;
+  /** The pass's jobs in the order they will be started (e.g. to fetch ahead what they need). */
+  jobsOrdered?(jobs: readonly J[], signal: AbortSignal, logger: Logger): void;
   /** Checked right before a job starts (e.g. the device is still mounted); false skips it. */
   jobStillValid?(job: J, ctx: JobContext): Promise<boolean>;
   /** Fields for log lines about a job (defaults to device and partition). */
@@ -188,6 +190,7 @@ export class ReplicationEngine<J extends ReplicationJob> {
     jobs = shuffle([...jobs]);
     const handoffJobs = jobs.filter((j) => j.handoff);
     const primaryJobs = jobs.filter((j) => !j.handoff);
+    strategy.jobsOrdered?.(opts.handoffsFirst ? [...handoffJobs, ...primaryJobs] : jobs, passAbort.signal, logger);
 
     let ringCheckBusy = false;
     const ringTimer = setInterval(() => {

@@ -24,7 +24,9 @@ describe('objectReplicatorConfig', () => {
       reconCachePath: '/var/cache/swiftlet',
       maxBytesPerSecond: 0,
       ringCheckIntervalS: 15,
+      batchReplicate: true,
     });
+    expect(objectReplicatorConfig(ConfigFile.parse('[object-replicator]\nbatch_replicate = false\n')).batchReplicate).toBe(false);
   });
 
   it('reads [DEFAULT] and its own section, bind_* falling back to [object-server]', () => {

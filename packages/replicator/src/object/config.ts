@@ -31,6 +31,8 @@ export interface ObjectReplicatorConfig {
   ringCheckIntervalS: number;
   /** gzip the pushed tar: yes, no, or auto (when the files pushed are small, mean < 64 KiB). */
   syncCompress: 'auto' | 'yes' | 'no';
+  /** Ask peers for many partitions' hashes per request (Swiftlet's own key; Swift has none). */
+  batchReplicate: boolean;
   logLevel: string;
 }
 
@@ -66,6 +68,7 @@ export function objectReplicatorConfig(conf: ConfigFile): ObjectReplicatorConfig
     maxBytesPerSecond: sec.number('max_bytes_per_second', 0, { min: 0 }),
     ringCheckIntervalS: sec.number('ring_check_interval', 15, { min: 0.001 }),
     syncCompress: syncCompress(sec.string('sync_compress', 'auto'), conf.file),
+    batchReplicate: sec.boolean('batch_replicate', true),
     logLevel: sec.string('log_level', 'info').toLowerCase(),
   });
 }

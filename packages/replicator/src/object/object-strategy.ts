@@ -20,6 +20,7 @@ import { Ring, type RingDevice, type RingNode } from '@swiftlet/ring';
 import type { CollectContext, JobContext, ReplicationJob, ReplicationStrategy } from '../engine/replication-engine.js';
 import { fisherYates } from '../engine/replication-engine.js';
 import { isLocalDevice, localAddresses } from './local-ips.js';
+import { RemoteHashesPrefetch } from './hashes-prefetch.js';
 import { isPushableFile, PeerClient, PeerUnavailableError, type PeerTarget } from './peer-client.js';
 import type { ObjectReplicatorConfig } from './config.js';
 import { BandwidthLimiter } from './bandwidth-limit.js';
@@ -264,6 +265,13 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     return sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length) < 64 * 1024;
   }
 
+  /** The current pass's peers' hashes, fetched in batches ahead of the jobs (hashes-prefetch.ts). */
+  private prefetch: RemoteHashesPrefetch | undefined;
+
+  jobsOrdered(jobs: readonly ObjectJob[], signal: AbortSignal, logger: Logger): void {
+    this.prefetch = this.config.batchReplicate ? new RemoteHashesPrefetch(this.peers, jobs, toTarget, signal, logger) : undefined;
+  }
+
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
     const { stats } = ctx;
     stats.inc('attempted');
@@ -281,14 +289,21 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
       }
     };
-    const ask = (node: RingNode): Promise<{ node: RingNode; remote?: Record<string, string>; err?: unknown }> =>
-      this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal).then(
+    const ask = async (node: RingNode): Promise<{ node: RingNode; remote?: Record<string, string>; err?: unknown }> => {
+      const fetched = await this.prefetch?.take(job, node);
+      if (fetched !== undefined) {
+        ctx.stats.inc('remote_hashes_batched');
+        ctx.stats.inc('control_bytes', JSON.stringify(fetched).length);
+        return { node, remote: fetched };
+      }
+      return this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal).then(
         (remote) => {
           ctx.stats.inc('control_bytes', JSON.stringify(remote).length);
           return { node, remote };
         },
         (err: unknown) => ({ node, err }),
       );
+    };
     const syncedRegions = new Set<number>();
     let round = peers;
     const localHashes = this.dfm.getHashes(job.device, job.partition, job.policyIndex);

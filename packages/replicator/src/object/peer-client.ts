@@ -1,6 +1,7 @@
 /**
  * The sender's side of the replication endpoints of a peer object server (contracts.md):
  *   POST /_replicate/<dev>/<part>[/<s1>-<s2>...]  -> {suffix: md5hex}
+ *   POST /_replicate/<dev> {partitions}            -> {part: {suffix: md5hex}}
  *   POST /_sync/<dev>/<part>/missing {offered}    -> {wanted}
  *   PUT  /_sync/<dev>/<part>  (tar of <suffix>/<hash>/<file>) -> {received, skipped}
  * Every call is bounded (conn_timeout to connect, then http_timeout or node_timeout of silence)
@@ -117,6 +118,38 @@ export class PeerClient {
     const hashes = await this.json<Record<string, string>>(res, where);
     if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) throw new PeerError(where, 200, 'answer is not a hash map');
     return hashes;
+  }
+
+  /**
+   * The peer's suffix hashes of many partitions in one request (POST /_replicate/<dev> with
+   * {"partitions": [...]}); a partition the answer leaves out is simply not in the result.
+   */
+  async replicateMany(
+    peer: PeerTarget,
+    policyIndex: number,
+    partitions: readonly number[],
+    signal: AbortSignal,
+  ): Promise<Map<number, Record<string, string>>> {
+    const path = backendPath('_replicate', peer.device);
+    const where = `POST ${peer.ip}:${peer.port}${path}`;
+    const body = Buffer.from(JSON.stringify({ partitions }));
+    const res = await backendRequest(peer, {
+      method: 'POST',
+      path,
+      headers: this.headers(policyIndex, { 'Content-Type': 'application/json', 'Content-Length': String(body.length) }),
+      connTimeoutMs: this.timeouts.connTimeoutMs,
+      nodeTimeoutMs: this.timeouts.httpTimeoutMs,
+      signal,
+      body,
+    });
+    const answer = await this.json<Record<string, unknown>>(res, where);
+    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new PeerError(where, 200, 'answer is not a map of partitions');
+    const out = new Map<number, Record<string, string>>();
+    for (const p of partitions) {
+      const hashes = answer[String(p)];
+      if (hashes !== null && typeof hashes === 'object' && !Array.isArray(hashes)) out.set(p, hashes as Record<string, string>);
+    }
+    return out;
   }
 
   /** Which of the offered files the peer lacks and would keep. */

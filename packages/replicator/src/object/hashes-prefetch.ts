@@ -1,0 +1,93 @@
+/**
+ * Peers' suffix hashes fetched ahead of the jobs that need them, many partitions per request
+ * (beyond Swift, whose replicator sends one REPLICATE per partition and peer). In an in-sync pass
+ * nearly every job ends at "the hashes match", so its cost is the round trips: batching them turns
+ * 2 requests per partition into 2 per `window` partitions.
+ *
+ * The pass's jobs are taken in the order they will run and cut into windows; the first job of a
+ * window to ask starts the requests for that window and the next one (one request per peer device
+ * and policy). An answer is used once, by the job it was fetched for, and may be a little older
+ * than a REPLICATE made at that moment: that is harmless, since a job only pushes what the peer's
+ * missing check says it lacks, and the peer's own changes are pushed by the peer's replicator.
+ * Anything that goes wrong with a batch (peer down, 507, an older server without the batch route)
+ * leaves its partitions to the per-partition REPLICATE, which handles each case as before.
+ */
+import type { Logger } from '@swiftlet/common';
+import type { RingNode } from '@swiftlet/ring';
+import type { ObjectJob } from './object-strategy.js';
+import type { PeerClient, PeerTarget } from './peer-client.js';
+
+export const PREFETCH_WINDOW = 256;
+
+type Answer = Record<string, string> | undefined;
+
+export class RemoteHashesPrefetch {
+  private readonly positions = new Map<ObjectJob, number>();
+  private readonly answers = new Map<string, Promise<Answer>>();
+  private readonly requested = new Set<number>();
+  /** Primary jobs only (handoff jobs push everything and ask no hashes first). */
+  private readonly order: ObjectJob[];
+
+  constructor(
+    private readonly peers: PeerClient,
+    jobsInRunOrder: readonly ObjectJob[],
+    private readonly target: (node: RingNode) => PeerTarget,
+    private readonly signal: AbortSignal,
+    private readonly logger: Logger,
+    private readonly window = PREFETCH_WINDOW,
+  ) {
+    this.order = jobsInRunOrder.filter((j) => !j.handoff);
+    this.order.forEach((job, i) => this.positions.set(job, i));
+  }
+
+  private key(node: RingNode, job: ObjectJob): string {
+    const t = this.target(node);
+    return `${t.ip}:${t.port}/${t.device}|${job.policyIndex}|${job.partition}`;
+  }
+
+  /** The peer's hashes for this job's partition from a batch, or undefined: ask the peer directly. */
+  take(job: ObjectJob, node: RingNode): Promise<Answer> {
+    const pos = this.positions.get(job);
+    if (pos === undefined) return Promise.resolve(undefined);
+    const w = Math.floor(pos / this.window);
+    this.request(w);
+    this.request(w + 1);
+    const key = this.key(node, job);
+    const answer = this.answers.get(key);
+    this.answers.delete(key);
+    return answer ?? Promise.resolve(undefined);
+  }
+
+  private request(w: number): void {
+    const jobs = this.order.slice(w * this.window, (w + 1) * this.window);
+    if (jobs.length === 0 || this.requested.has(w) || this.signal.aborted) return;
+    this.requested.add(w);
+    const groups = new Map<string, { target: PeerTarget; policy: number; members: { job: ObjectJob; node: RingNode }[] }>();
+    for (const job of jobs) {
+      for (const node of job.nodes) {
+        const target = this.target(node);
+        const g = `${target.ip}:${target.port}/${target.device}|${job.policyIndex}`;
+        let group = groups.get(g);
+        if (!group) groups.set(g, (group = { target, policy: job.policyIndex, members: [] }));
+        group.members.push({ job, node });
+      }
+    }
+    for (const { target, policy, members } of groups.values()) {
+      const batch = this.peers
+        .replicateMany(target, policy, members.map((m) => m.job.partition), this.signal)
+        .catch((err: unknown) => {
+          this.logger.debug(
+            { peer: `${target.ip}:${target.port}/${target.device}`, err: (err as Error).message },
+            'batched REPLICATE failed; those partitions ask one by one',
+          );
+          return undefined;
+        });
+      for (const { job, node } of members) {
+        this.answers.set(
+          this.key(node, job),
+          batch.then((m) => m?.get(job.partition)),
+        );
+      }
+    }
+  }
+}
