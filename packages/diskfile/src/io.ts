@@ -16,30 +16,16 @@
  * same as Swift's: a device whose metadata reads stall (a dying disk) stalls the process, so run
  * `workers` > 1, or one server per disk, where that matters.
  */
-import { closeSync, fdatasync, fsync, open, openSync, writev, writevSync } from 'node:fs';
-
-function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void): (fd: number) => Promise<void> {
-  return (fd) => new Promise((resolve, reject) => op(fd, (err) => (err ? reject(err) : resolve())));
-}
+import { closeSync, fdatasync, open, writev, writevSync } from 'node:fs';
 
 /** open(2) on the thread pool, for creations (they may wait for the filesystem's journal). */
 export function openFd(path: string, flags: string, mode?: number): Promise<number> {
   return new Promise((resolve, reject) => open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
-/** fsync(2) on the thread pool. */
-export const fsyncFd = promisifyFd(fsync);
-/** fdatasync(2) on the thread pool. */
-export const fdatasyncFd = promisifyFd(fdatasync);
-
-/** fsync of a folder (a new or removed entry in it becomes durable). */
-export async function fsyncDirectory(dir: string): Promise<void> {
-  const fd = openSync(dir, 'r');
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** fdatasync(2) on the thread pool (folders are fsync'd with @swiftlet/common's fsyncDir). */
+export function fdatasyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Closes a file descriptor on an error path (the first error is the one reported). */

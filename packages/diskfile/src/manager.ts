@@ -18,7 +18,7 @@ import {
 import { DiskFile } from './disk-file.js';
 import { getPartitionHashes, invalidateSuffix, openJournal } from './hash-cache.js';
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
-import { fsyncDirectory, openFd } from './io.js';
+import { openFd } from './io.js';
 import { cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, SuffixFiles } from './types.js';
@@ -211,7 +211,7 @@ export class DiskFileManager {
       }
       await Promise.all(
         toSync.map((d) =>
-          fsyncDirectory(d).catch((err: unknown) => {
+          fsyncDir(d).catch((err: unknown) => {
             // Only possible if a newer write already made our file obsolete and emptied the folder.
             if (!isCode(err, 'ENOENT')) throw err;
           }),
