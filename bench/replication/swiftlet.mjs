@@ -14,7 +14,7 @@ import pLimit from 'p-limit';
 import { SwiftConf, Timestamp, silentLogger } from '@swiftlet/common';
 import { DiskFileManager, encodeTrailer } from '@swiftlet/diskfile';
 import { RingData } from '@swiftlet/ring';
-import { binPath, freePort, iniText, startProcess } from '@swiftlet/cluster';
+import { binPath, freePort, iniText, programEnvironment, startProcess } from '@swiftlet/cluster';
 
 const OBJECTS = Number(process.argv[2] ?? 10_000);
 const OBJECT_BYTES = Number(process.argv[3] ?? 4096);
@@ -88,12 +88,12 @@ const populateS = (Date.now() - t0pop) / 1000;
 // ---- servers ---------------------------------------------------------------------------------
 const servers = [];
 for (const n of nodes) {
-  servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server', 'object-server'), args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
+  servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server', 'object-server'), program: 'object-server', args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
 }
 
 function runReplicator(n, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M', process.execPath, ...nodeArgs, binPath('replicator', 'object-replicator'), n.conf, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M', process.execPath, ...nodeArgs, binPath('replicator', 'object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));

@@ -224,6 +224,7 @@ export class Cluster {
     const proc = await startProcess({
       name,
       script: binPath(pkg, `${kind}-server`),
+      program: `${kind}-server`,
       args: [node.confFiles[kind]],
       logFile: this.logFile(name),
       healthUrl: `http://127.0.0.1:${node.ports[kind]}/healthcheck`,
@@ -236,6 +237,7 @@ export class Cluster {
     const proc = await startProcess({
       name: 'proxy-server',
       script: binPath('proxy', 'proxy-server'),
+      program: 'proxy-server',
       args: [this.proxyConf],
       logFile: this.logFile('proxy-server'),
       healthUrl: `${this.endpoint}/healthcheck`,
@@ -254,6 +256,7 @@ export class Cluster {
       const proc = await startProcess({
         name,
         script: binPath(pkg, program),
+        program,
         args: [node.confFiles.object],
         logFile: this.logFile(name),
       });

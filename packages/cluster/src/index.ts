@@ -1,2 +1,3 @@
 export * from './process.js';
 export * from './cluster.js';
+export * from './runtime-env.js';

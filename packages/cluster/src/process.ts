@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { programEnvironment } from './runtime-env.js';
 
 /** Root of the checkout (packages/cluster/{src,dist}/ -> ../../..). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -70,6 +71,8 @@ export interface StartOptions {
   name: string;
   /** Path of the JS entry point (see binPath). */
   script: string;
+  /** Program name (`object-server`, ...): starts it with its environment (runtime-env.ts). */
+  program?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
   /** Where stdout and stderr go; default: discarded. */
@@ -84,8 +87,10 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
   // here (benchmarks: where the CPU of a whole cluster goes).
   const profDir = process.env['SWIFTLET_CPU_PROF_DIR'];
   const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${opts.name}.${Date.now()}.cpuprofile`] : [];
+  // SWIFTLET_NODE_ARGS: more node flags for every process, e.g. --trace-gc (also refused in NODE_OPTIONS).
+  nodeArgs.push(...(process.env['SWIFTLET_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   const child = spawn(process.execPath, [...nodeArgs, opts.script, ...(opts.args ?? [])], {
-    env: { ...process.env, ...opts.env },
+    env: { ...(opts.program ? programEnvironment(opts.program) : process.env), ...opts.env },
     stdio: ['ignore', opts.logFile ? 'pipe' : 'ignore', opts.logFile ? 'pipe' : 'ignore'],
   });
   if (opts.logFile) {

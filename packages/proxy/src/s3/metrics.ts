@@ -70,6 +70,24 @@ export class ProxyMetrics {
     out.push('# HELP swiftlet_proxy_start_time_seconds When this process started.');
     out.push('# TYPE swiftlet_proxy_start_time_seconds gauge');
     out.push(`swiftlet_proxy_start_time_seconds ${this.startedS}`);
+    // Prometheus' standard process metrics: what the proxy holds, and where (V8 heap or buffers).
+    const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    out.push('# HELP process_cpu_seconds_total User and system CPU time spent.');
+    out.push('# TYPE process_cpu_seconds_total counter');
+    out.push(`process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`);
+    out.push('# HELP process_resident_memory_bytes Resident memory size.');
+    out.push('# TYPE process_resident_memory_bytes gauge');
+    out.push(`process_resident_memory_bytes ${mem.rss}`);
+    out.push('# HELP nodejs_heap_size_used_bytes V8 heap in use.');
+    out.push('# TYPE nodejs_heap_size_used_bytes gauge');
+    out.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
+    out.push('# HELP nodejs_heap_size_total_bytes V8 heap reserved.');
+    out.push('# TYPE nodejs_heap_size_total_bytes gauge');
+    out.push(`nodejs_heap_size_total_bytes ${mem.heapTotal}`);
+    out.push('# HELP nodejs_external_memory_bytes Memory outside the V8 heap held by JS objects (buffers).');
+    out.push('# TYPE nodejs_external_memory_bytes gauge');
+    out.push(`nodejs_external_memory_bytes ${mem.external}`);
     out.push('# TYPE swiftlet_build_info gauge');
     out.push('swiftlet_build_info{component="proxy-server",version="0.1.0"} 1');
     return `${out.join('\n')}\n`;

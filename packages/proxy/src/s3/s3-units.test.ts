@@ -270,5 +270,9 @@ describe('metrics', () => {
     expect(text).toContain('swiftlet_proxy_sent_bytes_total 120');
     expect(text).toContain('swiftlet_proxy_backend_backend_errors_total 2');
     expect(text).toContain('swiftlet_proxy_backend_handoff_writes_total 1');
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+    expect(rss).toBeGreaterThan(10 * 1024 * 1024);
+    expect(Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^process_cpu_seconds_total ([\d.]+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
   });
 });
