@@ -9,16 +9,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=${1:-10000}
 SIZE=${2:-4096}
-ANCHOR=${ANCHOR:-/work/shared/anchors/swift}
 OUT=$(mktemp -d /tmp/replbench.XXXXXX)
-started=0
-if ! "$ANCHOR/status.sh" >/dev/null 2>&1; then
-  "$ANCHOR/start.sh" main >/dev/null
-  started=1
-  for _ in $(seq 1 60); do "$ANCHOR/status.sh" >/dev/null 2>&1 && break; sleep 1; done
-fi
-cleanup() { [ "$started" = 1 ] && "$ANCHOR/stop.sh" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+. "$HERE/anchor.sh"
 echo "swift: populating $N objects of $SIZE bytes (policy 1)..." >&2
 /usr/bin/python3 "$HERE/swift_populate.py" "$N" "$SIZE" >&2
 echo "swift: measuring..." >&2

@@ -6,6 +6,8 @@ own DiskFileManager, to their two other primaries (d1 stays empty: a wiped devic
 hash caches (hashes.pkl) of d2..d4 as a cluster that was in sync would have them.
 fsync is skipped during population only (not timed; the replicator and rsync run unpatched).
 
+With INSYNC_ONLY=1 in the environment d1 gets its replicas too (an in-sync cluster, for (d)).
+
 usage: /usr/bin/python3 swift_populate.py N OBJECT_BYTES
 """
 import os
@@ -23,6 +25,7 @@ from swift.common.utils import get_logger
 ANCHOR = '/tmp/anchor-swift'
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 SIZE = int(sys.argv[2]) if len(sys.argv) > 2 else 4096
+INSYNC_ONLY = os.environ.get('INSYNC_ONLY') == '1'
 
 noop = lambda *a, **k: None
 su.fsync = noop
@@ -61,7 +64,7 @@ while written < N:
     written += 1
     body = os.urandom(SIZE)
     for d in devs:
-        if d == 'd1':
+        if d == 'd1' and not INSYNC_ONLY:
             continue
         df = mgrs[d].get_diskfile(d, str(part), 'a', 'c', name, policy=policy)
         with df.create(size=SIZE) as writer:
@@ -72,7 +75,7 @@ while written < N:
             writer.commit(ts)
 
 for d in dev_of:
-    if d == 'd1':
+    if d == 'd1' and not INSYNC_ONLY:
         continue
     objdir = os.path.join(node_dir[d], d, 'objects-1')
     for p in os.listdir(objdir) if os.path.isdir(objdir) else []:

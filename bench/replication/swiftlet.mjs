@@ -5,8 +5,10 @@
 //   (b) a pass over the in-sync cluster: all four nodes' replicators at once, wall time
 //   (c) bytes the replicators sent (tar streams + missing-check/REPLICATE bodies) vs the bytes missing
 // Prints one JSON line with the figures. Usage: node swiftlet.mjs [objects=10000] [objectBytes=4096]
+// INSYNC_ONLY=1: d1 gets its replicas too and only (b) is measured (for (d), growth with objects).
 import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import { binPath, freePort, iniText, programEnvironment, startProcess } from '@s
 
 const OBJECTS = Number(process.argv[2] ?? 10_000);
 const OBJECT_BYTES = Number(process.argv[3] ?? 4096);
+const INSYNC_ONLY = process.env.INSYNC_ONLY === '1';
 const PART_POWER = 10;
 const SALT = { prefix: 'benchprefix', suffix: 'benchsuffix' };
 
@@ -67,7 +70,7 @@ for (let i = 0; written < OBJECTS; i++) {
     body,
     encodeTrailer({ name: `/a/c/${name}`, 'X-Timestamp': ts.internal, 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), ETag: etag }),
   ]);
-  for (const idx of prim.filter((x) => x !== 0)) {
+  for (const idx of prim.filter((x) => INSYNC_ONLY || x !== 0)) {
     // Written straight into the layout, no fsync (population is not timed; Swift's side does
     // the same); the hash caches are built afterwards from what is on disk.
     const hashDir = join(managers[idx].partitionPath(nodes[idx].device, 0, part), hash.hex.slice(-3), hash.hex);
@@ -79,7 +82,7 @@ for (let i = 0; written < OBJECTS; i++) {
 }
 await Promise.all(writes);
 // Warm the hash caches of the sources, as in a cluster that was in sync before d1 was lost.
-for (let idx = 1; idx < 4; idx++) {
+for (let idx = INSYNC_ONLY ? 0 : 1; idx < 4; idx++) {
   const ps = await managers[idx].listPartitions(nodes[idx].device, 0);
   await Promise.all(ps.map((p) => limit(() => managers[idx].getHashes(nodes[idx].device, p, 0))));
 }
@@ -93,7 +96,7 @@ for (const n of nodes) {
 
 function runReplicator(n, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M', process.execPath, ...nodeArgs, binPath('replicator', 'object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M CPU_S %U %S', process.execPath, ...nodeArgs, binPath('replicator', 'object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -102,10 +105,17 @@ function runReplicator(n, nodeArgs = []) {
     child.on('exit', (code) => {
       const end = out.split('\n').filter((l) => l.includes('"pass":"end"')).map((l) => JSON.parse(l))[0];
       const rss = Number(/MAXRSS_KB (\d+)/.exec(err)?.[1] ?? 0);
+      const cpu = /CPU_S ([\d.]+) ([\d.]+)/.exec(err);
       if (code !== 0 || !end) reject(new Error(`replicator ${n.index} exit ${code}: ${err.slice(-500)} ${out.slice(-500)}`));
-      else resolve({ summary: end, maxRssKiB: rss });
+      else resolve({ summary: end, maxRssKiB: rss, cpuS: cpu ? Number(cpu[1]) + Number(cpu[2]) : 0 });
     });
   });
+}
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat fields 14 and 15). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function countData(n) {
@@ -129,41 +139,57 @@ async function countData(n) {
 }
 
 const result = { system: 'swiftlet', objects: OBJECTS, objectBytes: OBJECT_BYTES, partitions: parts, populateS };
-try {
-  // (a) + (c): d1 holds nothing (its copies were never written: the same as a wiped device).
-  let maxRss = 0;
-  let bytesSent = 0;
-  let passes = 0;
-  const ta = Date.now();
-  for (;;) {
-    passes++;
-    const runs = await Promise.all(nodes.slice(1).map((n) => runReplicator(n)));
-    for (const r of runs) {
-      maxRss = Math.max(maxRss, r.maxRssKiB);
-      bytesSent += (r.summary.stats.bytes_sent ?? 0) + (r.summary.stats.control_bytes ?? 0);
-    }
-    const { count } = await countData(nodes[0]);
-    if (count >= OBJECTS || passes >= 6) break;
-  }
-  result.a_refillS = (Date.now() - ta) / 1000;
-  result.a_passes = passes;
-  const after = await countData(nodes[0]);
-  result.a_restored = after.count;
-  result.c_bytesSent = bytesSent;
-  result.c_bytesMissing = after.bytes;
-  result.c_ratio = bytesSent / after.bytes;
-  // (b): d1 rehashes what it received (its own pass), then every node runs one pass at once
-  // over the in-sync cluster: wall time until the last ends.
-  await runReplicator(nodes[0]);
-  // BENCH_CPU_PROF=<dir>: V8 CPU profiles of these in-sync passes.
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+/** BENCH_CPU_PROF=<dir>: V8 CPU profiles of the replicators' in-sync passes. */
+function cpuProfArgs() {
+  return process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+}
+
+/** (b): every node's replicator runs one pass at once over the in-sync cluster; wall time. */
+async function inSyncPass(prof = []) {
+  const serverCpu = () => servers.reduce((a, s) => a + cpuSeconds(s.pid), 0);
+  const cpu0 = serverCpu();
   const tb = Date.now();
   const four = await Promise.all(nodes.map((n) => runReplicator(n, prof)));
   result.b_inSyncPassWallS = (Date.now() - tb) / 1000;
+  result.b_objectServersCpuS = Math.round((serverCpu() - cpu0) * 100) / 100;
+  result.b_replicatorsCpuS = Math.round(four.reduce((a, r) => a + r.cpuS, 0) * 100) / 100;
   result.b_inSyncJobs = four.reduce((a, r) => a + r.summary.jobs, 0);
   result.b_inSyncSynced = four.reduce((a, r) => a + r.summary.stats.rsync, 0);
-  for (const r of four) maxRss = Math.max(maxRss, r.maxRssKiB);
-  result.maxRssMiB = Math.round(maxRss / 1024);
+  return Math.max(...four.map((r) => r.maxRssKiB));
+}
+
+try {
+  if (INSYNC_ONLY) {
+    result.maxRssMiB = Math.round((await inSyncPass(cpuProfArgs())) / 1024);
+  } else {
+    // (a) + (c): d1 holds nothing (its copies were never written: the same as a wiped device).
+    let maxRss = 0;
+    let bytesSent = 0;
+    let passes = 0;
+    const ta = Date.now();
+    for (;;) {
+      passes++;
+      const runs = await Promise.all(nodes.slice(1).map((n) => runReplicator(n)));
+      for (const r of runs) {
+        maxRss = Math.max(maxRss, r.maxRssKiB);
+        bytesSent += (r.summary.stats.bytes_sent ?? 0) + (r.summary.stats.control_bytes ?? 0);
+      }
+      const { count } = await countData(nodes[0]);
+      if (count >= OBJECTS || passes >= 6) break;
+    }
+    result.a_refillS = (Date.now() - ta) / 1000;
+    result.a_passes = passes;
+    const after = await countData(nodes[0]);
+    result.a_restored = after.count;
+    result.c_bytesSent = bytesSent;
+    result.c_bytesMissing = after.bytes;
+    result.c_ratio = bytesSent / after.bytes;
+    // (b): d1 rehashes what it received (its own pass), then every node runs one pass at once
+    // over the in-sync cluster: wall time until the last ends.
+    await runReplicator(nodes[0]);
+    maxRss = Math.max(maxRss, await inSyncPass(cpuProfArgs()));
+    result.maxRssMiB = Math.round(maxRss / 1024);
+  }
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
   await rm(dir, { recursive: true, force: true });

@@ -73,21 +73,14 @@ export class ProxyMetrics {
     // Prometheus' standard process metrics: what the proxy holds, and where (V8 heap or buffers).
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
-    out.push('# HELP process_cpu_seconds_total User and system CPU time spent.');
-    out.push('# TYPE process_cpu_seconds_total counter');
-    out.push(`process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`);
-    out.push('# HELP process_resident_memory_bytes Resident memory size.');
-    out.push('# TYPE process_resident_memory_bytes gauge');
-    out.push(`process_resident_memory_bytes ${mem.rss}`);
-    out.push('# HELP nodejs_heap_size_used_bytes V8 heap in use.');
-    out.push('# TYPE nodejs_heap_size_used_bytes gauge');
-    out.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
-    out.push('# HELP nodejs_heap_size_total_bytes V8 heap reserved.');
-    out.push('# TYPE nodejs_heap_size_total_bytes gauge');
-    out.push(`nodejs_heap_size_total_bytes ${mem.heapTotal}`);
-    out.push('# HELP nodejs_external_memory_bytes Memory outside the V8 heap held by JS objects (buffers).');
-    out.push('# TYPE nodejs_external_memory_bytes gauge');
-    out.push(`nodejs_external_memory_bytes ${mem.external}`);
+    const processMetrics: Array<[string, 'counter' | 'gauge', string, number]> = [
+      ['process_cpu_seconds_total', 'counter', 'User and system CPU time spent.', (cpu.user + cpu.system) / 1e6],
+      ['process_resident_memory_bytes', 'gauge', 'Resident memory size.', mem.rss],
+      ['nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use.', mem.heapUsed],
+      ['nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved.', mem.heapTotal],
+      ['nodejs_external_memory_bytes', 'gauge', 'Memory outside the V8 heap held by JS objects (buffers).', mem.external],
+    ];
+    for (const [name, type, help, value] of processMetrics) out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
     out.push('# TYPE swiftlet_build_info gauge');
     out.push('swiftlet_build_info{component="proxy-server",version="0.1.0"} 1');
     return `${out.join('\n')}\n`;
