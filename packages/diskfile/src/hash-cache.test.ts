@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
-import { consolidate, getPartitionHashes, hashSuffix, invalidateSuffix } from './hash-cache.js';
+import { consolidate, getPartitionHashes, hashSuffix, invalidateSuffix, parseHashes, parseSettledHashes } from './hash-cache.js';
 import { encodeTrailer } from './metadata-file.js';
 import { withLock } from './partition-lock.js';
 import { bodyOf, makeTree, type TestTree } from './test-helpers.js';
@@ -250,5 +250,30 @@ describe('settled partitions are read without the lock', () => {
     expect(after.hashed).toBeGreaterThan(0);
     expect(after.hashes).toEqual(await fromDisk(tree, 5));
     expect(Object.keys(after.hashes)).toEqual(expect.arrayContaining([first.slice(-3), second.slice(-3)]));
+  });
+});
+
+describe('parseSettledHashes', () => {
+  const text = (hashes: unknown, extra: Record<string, unknown> = {}): string => JSON.stringify({ version: 1, valid: true, generation: 3, hashes, ...extra });
+
+  it('gives the same hashes as parseHashes for a settled cache', () => {
+    const hashes = { abc: md5('1'), '0f0': md5('2'), fff: md5('3') };
+    const settled = parseSettledHashes(text(hashes));
+    expect(settled).toEqual(hashes);
+    expect(Object.fromEntries(parseHashes(text(hashes)).hashes)).toEqual(settled);
+    expect(parseSettledHashes(text({}))).toEqual({});
+  });
+
+  it('refuses a cache with a suffix to rehash, a bad entry, another version, or not valid', () => {
+    expect(parseSettledHashes(text({ abc: md5('1'), def: null }))).toBeUndefined();
+    expect(parseSettledHashes(text({ abcd: md5('1') }))).toBeUndefined();
+    expect(parseSettledHashes(text({ ABC: md5('1') }))).toBeUndefined();
+    expect(parseSettledHashes(text({ abc: 'not-an-md5' }))).toBeUndefined();
+    expect(parseSettledHashes(text({ abc: 7 }))).toBeUndefined();
+    expect(parseSettledHashes(text([md5('1')]))).toBeUndefined();
+    expect(parseSettledHashes(text({ abc: md5('1') }, { version: 2 }))).toBeUndefined();
+    expect(parseSettledHashes(text({ abc: md5('1') }, { valid: false }))).toBeUndefined();
+    expect(parseSettledHashes('{"version":1,')).toBeUndefined();
+    expect(parseSettledHashes('null')).toBeUndefined();
   });
 });
