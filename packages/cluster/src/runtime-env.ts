@@ -8,7 +8,7 @@
  * glibc returns the top of its heap to the kernel whenever more than 128 KiB is free there. A
  * server streaming a large body frees its socket buffers by the megabyte at every garbage
  * collection, so the next buffers page-fault fresh memory in again: through the proxy, a 1 GiB
- * GET cost 6.7 s of CPU with the default and 1.8 s with a 32 MiB threshold (bench/RESULTS.md).
+ * GET cost 6.7 s of CPU with the default and 1.4-3.0 s with a 32 MiB threshold (bench/RESULTS.md).
  */
 const MALLOC_TRIM_THRESHOLD = String(32 * 1024 * 1024);
 

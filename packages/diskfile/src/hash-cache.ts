@@ -58,23 +58,32 @@ export interface HashesCache {
   hashes: Map<string, string | null>;
 }
 
-export function parseHashes(text: string | null): HashesCache {
-  const invalid: HashesCache = { valid: false, generation: 0, hashes: new Map() };
-  if (text === null) return invalid;
+/**
+ * The cache file's JSON: undefined if it is not a JSON object; otherwise its generation, and its
+ * suffix entries (not yet checked) if it has this version and says it is valid.
+ */
+function parseCacheFile(text: string): { generation: number; entries?: Record<string, unknown> } | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return invalid;
+    return undefined;
   }
-  if (typeof value !== 'object' || value === null) return invalid;
+  if (typeof value !== 'object' || value === null) return undefined;
   const v = value as { version?: unknown; generation?: unknown; valid?: unknown; hashes?: unknown };
   const generation = typeof v.generation === 'number' && Number.isSafeInteger(v.generation) ? v.generation : 0;
-  if (v.version !== VERSION || typeof v.hashes !== 'object' || v.hashes === null || v.valid !== true) {
-    return { ...invalid, generation };
-  }
+  const usable = v.version === VERSION && v.valid === true && typeof v.hashes === 'object' && v.hashes !== null && !Array.isArray(v.hashes);
+  return usable ? { generation, entries: v.hashes as Record<string, unknown> } : { generation };
+}
+
+export function parseHashes(text: string | null): HashesCache {
+  const invalid: HashesCache = { valid: false, generation: 0, hashes: new Map() };
+  const file = text === null ? undefined : parseCacheFile(text);
+  if (file === undefined) return invalid;
+  const { generation, entries } = file;
+  if (entries === undefined) return { ...invalid, generation };
   const hashes = new Map<string, string | null>();
-  for (const [k, h] of Object.entries(v.hashes)) {
+  for (const [k, h] of Object.entries(entries)) {
     if (!SUFFIX_RE.test(k) || !(h === null || (typeof h === 'string' && MD5_RE.test(h)))) {
       return { ...invalid, generation };
     }
@@ -85,29 +94,19 @@ export function parseHashes(text: string | null): HashesCache {
 
 /**
  * The hashes of a settled cache (valid, nothing to rehash) straight from the file's text, or
- * undefined if it is anything else. It validates what JSON.parse built and returns it: no Map and
- * no second copy. Every partition of every in-sync replication pass is read this way, by the
- * replicator for its own copy and by the object server for each peer that asks (3.5× faster than
- * parseHashes then copying its Map, which made the in-sync pass grow with the number of suffixes).
+ * undefined if it is anything else. It checks what JSON.parse built and returns it: no Map and no
+ * second copy. Every partition of every in-sync replication pass is read this way, by the
+ * replicator for its own copy and by the object server for each peer that asks (2× faster than
+ * parseHashes and a copy of its Map: 26-31 against 52 µs for 125 suffixes).
  */
 export function parseSettledHashes(text: string): Record<string, string> | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as { version?: unknown; valid?: unknown; hashes?: unknown };
-  if (v.version !== VERSION || v.valid !== true || typeof v.hashes !== 'object' || v.hashes === null || Array.isArray(v.hashes)) {
-    return undefined;
-  }
-  const hashes = v.hashes as Record<string, unknown>;
-  for (const k of Object.keys(hashes)) {
-    const h = hashes[k];
+  const entries = parseCacheFile(text)?.entries;
+  if (entries === undefined) return undefined;
+  for (const k of Object.keys(entries)) {
+    const h = entries[k];
     if (typeof h !== 'string' || !SUFFIX_RE.test(k) || !MD5_RE.test(h)) return undefined;
   }
-  return hashes as Record<string, string>;
+  return entries as Record<string, string>;
 }
 
 export function serializeHashes(cache: HashesCache, nowS: number): string {
