@@ -1,13 +1,16 @@
 /**
  * Streams [start, end] of a `.data` body with backpressure and big reads. A full read (0 to the
- * last byte) checks length and MD5 as the bytes stream; on mismatch the last chunk is withheld,
+ * last byte) checks length and the body's CRC-32 as the bytes stream (MD5 against the ETag for a
+ * file that records no CRC-32); on mismatch the last chunk is withheld,
  * `onCorrupt` runs (quarantine) and the stream is destroyed with an error, so the server cuts the
  * connection instead of ending the response normally.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { CorruptFileError } from './errors.js';
+import { formatCrc32 } from './metadata-file.js';
 
 export const READ_CHUNK_BYTES = 512 * 1024;
 
@@ -16,8 +19,8 @@ export interface BodyReaderOptions {
   start: number;
   /** Inclusive. */
   end: number;
-  /** Present for full reads: what the body must hash to. */
-  verify?: { etag: string };
+  /** Present for full reads: what the body must hash to (its CRC-32 when recorded, else its MD5). */
+  verify?: { etag: string; crc32?: number };
   /** The whole file, when open() already read it (small objects). */
   head?: Buffer;
   onCorrupt: (reason: string) => Promise<void>;
@@ -27,13 +30,16 @@ export class BodyReader extends Readable {
   private fh: FileHandle | undefined;
   private pos: number;
   private readonly md5: Hash | undefined;
+  /** The running CRC-32 when the body is checked against a recorded one. */
+  private crc: number | undefined;
   private reading = false;
 
   constructor(private readonly opts: BodyReaderOptions) {
     // Room for one chunk read ahead while the previous one is sent.
     super({ highWaterMark: 2 * READ_CHUNK_BYTES });
     this.pos = opts.start;
-    this.md5 = opts.verify ? createHash('md5') : undefined;
+    if (opts.verify?.crc32 !== undefined) this.crc = 0;
+    else if (opts.verify) this.md5 = createHash('md5');
   }
 
   override _read(): void {
@@ -54,7 +60,7 @@ export class BodyReader extends Readable {
     const { end, head } = this.opts;
     if (this.pos > end) {
       // Only an empty body gets here unread; it must still hash to its ETag.
-      if (this.md5 && this.opts.verify) await this.verify();
+      if (this.opts.verify) await this.verify();
       this.push(null);
       return;
     }
@@ -70,13 +76,14 @@ export class BodyReader extends Readable {
     }
     if (chunk.length === 0) {
       const reason = `body shorter than its Content-Length (ended at byte ${this.pos})`;
-      if (this.md5) await this.opts.onCorrupt(reason);
+      if (this.opts.verify) await this.opts.onCorrupt(reason);
       throw new CorruptFileError(`${this.opts.path}: ${reason}`);
     }
     this.pos += chunk.length;
-    this.md5?.update(chunk);
+    if (this.crc !== undefined) this.crc = crc32(chunk, this.crc);
+    else this.md5?.update(chunk);
     if (this.pos > end) {
-      if (this.md5 && this.opts.verify) await this.verify();
+      if (this.opts.verify) await this.verify();
       this.push(chunk);
       this.push(null);
       return;
@@ -85,10 +92,16 @@ export class BodyReader extends Readable {
   }
 
   private async verify(): Promise<void> {
-    const etag = this.opts.verify?.etag;
-    const got = this.md5?.digest('hex');
-    if (got !== etag) {
-      const reason = `body MD5 ${got} differs from ETag ${etag}`;
+    const want = this.opts.verify;
+    if (!want) return;
+    let reason: string | undefined;
+    if (want.crc32 !== undefined) {
+      if (this.crc !== want.crc32) reason = `body CRC-32 ${formatCrc32(this.crc ?? 0)} differs from the recorded ${formatCrc32(want.crc32)}`;
+    } else {
+      const got = this.md5?.digest('hex');
+      if (got !== want.etag) reason = `body MD5 ${got} differs from ETag ${want.etag}`;
+    }
+    if (reason !== undefined) {
       await this.opts.onCorrupt(reason);
       throw new CorruptFileError(`${this.opts.path}: ${reason}`);
     }

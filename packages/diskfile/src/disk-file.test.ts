@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BadRequestError,
@@ -11,7 +12,7 @@ import {
   Timestamp,
 } from '@swiftlet/common';
 import { UnprocessableEntityError } from './errors.js';
-import { parseFileBuffer } from './metadata-file.js';
+import { BODY_CRC32_KEY, encodeTrailer, parseFileBuffer, readMetadataFile } from './metadata-file.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
 const md5 = (b: string | Buffer): string => createHash('md5').update(b).digest('hex');
@@ -48,6 +49,7 @@ describe('DiskFile write/open/read', () => {
       'X-Timestamp': T(NOW).internal,
       'Content-Length': '5',
       ETag: md5('hello'),
+      [BODY_CRC32_KEY]: '3610a686',
     });
     // Nothing left in tmp/; the suffix journaled invalid.
     expect(await readdir(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
@@ -225,7 +227,7 @@ describe('quarantine', () => {
     if (st.kind !== 'object') throw new Error('expected object');
     // A range read is not verified.
     expect((await readAll(df.reader(st, { start: 0, end: 9 }))).length).toBe(10);
-    await expect(readAll(df.reader(st))).rejects.toThrow(/MD5/);
+    await expect(readAll(df.reader(st))).rejects.toThrow(/body CRC-32 [0-9a-f]{8} differs from the recorded [0-9a-f]{8}/);
     expect((await df.open()).kind).toBe('absent');
     expect(await tree.mgr.quarantineCount('sda')).toBe(1);
     expect(await readdir(join(tree.devices, 'sda', 'quarantined', 'objects', df.hash))).toEqual([`${T(NOW).internal}.data`]);
@@ -240,8 +242,53 @@ describe('quarantine', () => {
     await writeFile(path, raw);
     const st = await df.open();
     if (st.kind !== 'object') throw new Error('expected object');
-    await expect(readAll(df.reader(st))).rejects.toThrow(/MD5/);
+    await expect(readAll(df.reader(st))).rejects.toThrow(/CRC-32/);
     expect((await df.open()).kind).toBe('absent');
+  });
+
+  it('records the body CRC-32 beside the ETag, and hides it from the object metadata served', async () => {
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+    const body = Buffer.from('some bytes to checksum');
+    await df.write(T(NOW), { 'X-Object-Meta-K': 'v' }, bodyOf(body), {});
+    const raw = readMetadataFile(join(df.hashDir, `${T(NOW).internal}.data`));
+    expect(raw.metadata[BODY_CRC32_KEY]).toBe(crc32(body).toString(16).padStart(8, '0'));
+    expect(raw.metadata['ETag']).toBe(md5(body));
+    // A POST (.meta) cannot replace it.
+    await df.writeMeta(T(NOW + 1), { [BODY_CRC32_KEY]: '00000000', 'X-Object-Meta-K': 'w' });
+    const st = await df.open();
+    if (st.kind !== 'object') throw new Error('expected object');
+    expect(st.metadata[BODY_CRC32_KEY]).toBe(raw.metadata[BODY_CRC32_KEY]);
+    expect(await readAll(df.reader(st))).toEqual(body);
+  });
+
+  it('a file that records no CRC-32 (older format) is checked against its MD5 ETag', async () => {
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+    const body = Buffer.alloc(700 * 1024, 7);
+    await df.write(T(NOW), {}, bodyOf(body), {});
+    const path = join(df.hashDir, `${T(NOW).internal}.data`);
+    const { [BODY_CRC32_KEY]: recorded, ...older } = readMetadataFile(path).metadata;
+    expect(recorded).toBeDefined();
+    await writeFile(path, Buffer.concat([body, encodeTrailer(older)]));
+    let st = await df.open();
+    if (st.kind !== 'object') throw new Error('expected object');
+    expect(await readAll(df.reader(st))).toEqual(body);
+    const flipped = Buffer.from(body);
+    flipped[500 * 1024] = 8;
+    await writeFile(path, Buffer.concat([flipped, encodeTrailer(older)]));
+    st = await df.open();
+    if (st.kind !== 'object') throw new Error('expected object');
+    await expect(readAll(df.reader(st))).rejects.toThrow(`body MD5 ${md5(flipped)} differs from ETag ${md5(body)}`);
+    expect((await df.open()).kind).toBe('absent');
+  });
+
+  it('a malformed recorded CRC-32 is quarantined on open', async () => {
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+    await df.write(T(NOW), {}, bodyOf('hello'), {});
+    const path = join(df.hashDir, `${T(NOW).internal}.data`);
+    const md = readMetadataFile(path).metadata;
+    await writeFile(path, Buffer.concat([Buffer.from('hello'), encodeTrailer({ ...md, [BODY_CRC32_KEY]: 'XYZ' })]));
+    expect((await df.open()).kind).toBe('absent');
+    expect(await tree.mgr.quarantineCount('sda')).toBe(1);
   });
 
   it('a .data whose size disagrees with its metadata is quarantined on open', async () => {

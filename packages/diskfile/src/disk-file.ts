@@ -5,6 +5,7 @@
  * tmp name -> cleanup (see hash-cache.ts for why in that order).
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,7 +22,7 @@ import { CorruptFileError, UnprocessableEntityError } from './errors.js';
 import { fileName, hashDir, partitionDir, suffixOf, type FileKind } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { closeQuietly, fdatasyncFd, writeAllFd } from './io.js';
-import { encodeTrailer, readMetadataFile, readMetadataFromFd } from './metadata-file.js';
+import { BODY_CRC32_KEY, encodeTrailer, formatCrc32, parseCrc32, readMetadataFile, readMetadataFromFd } from './metadata-file.js';
 import { chooseFiles, isCode, type OnDiskChoice } from './ondisk.js';
 import type { ObjectState, ObjectStateObject } from './types.js';
 
@@ -42,12 +43,14 @@ const POST_REPLACED = new Set(
   ].map((h) => h.toLowerCase()),
 );
 /** Keys of the `.data` that a `.meta` never overrides. */
-const DATA_ONLY = new Set(['content-length', 'etag', 'x-static-large-object', 'name']);
+const DATA_ONLY = new Set(['content-length', 'etag', 'x-static-large-object', 'name', BODY_CRC32_KEY.toLowerCase()]);
 
 interface OpenInfo {
   path: string;
   bodyLength: number;
   head?: Buffer;
+  /** The body's CRC-32, when the `.data` records one (see BODY_CRC32_KEY). */
+  crc32?: number;
 }
 
 const openInfo = new WeakMap<object, OpenInfo>();
@@ -153,6 +156,12 @@ export class DiskFile {
       await this.quarantine(`bad ETag ${etag ?? '(none)'}`);
       return { kind: 'absent' };
     }
+    const recordedCrc = md[BODY_CRC32_KEY];
+    const crc = recordedCrc === undefined ? undefined : parseCrc32(recordedCrc);
+    if (crc === null) {
+      await this.quarantine(`bad ${BODY_CRC32_KEY} ${recordedCrc ?? ''}`);
+      return { kind: 'absent' };
+    }
     let metadata = md;
     let metaTimestamp: Timestamp | undefined;
     if (choice.meta) {
@@ -177,6 +186,7 @@ export class DiskFile {
     if (metaTimestamp) state.metaTimestamp = metaTimestamp;
     const info: OpenInfo = { path, bodyLength: parsed.bodyLength };
     if (parsed.head) info.head = parsed.head;
+    if (crc !== undefined) info.crc32 = crc;
     openInfo.set(state, info);
     return state;
   }
@@ -200,7 +210,7 @@ export class DiskFile {
       path: info.path,
       start,
       end,
-      ...(full ? { verify: { etag: state.etag } } : {}),
+      ...(full ? { verify: info.crc32 === undefined ? { etag: state.etag } : { etag: state.etag, crc32: info.crc32 } } : {}),
       ...(info.head ? { head: info.head } : {}),
       onCorrupt: (reason) => this.quarantine(reason),
     });
@@ -253,6 +263,7 @@ export class DiskFile {
     let size = 0;
     try {
       const md5 = createHash('md5');
+      let crc = 0;
       let batch: Buffer[] = [];
       let batchBytes = 0;
       // One batch is written on the thread pool while the next one is received and hashed (the
@@ -266,6 +277,7 @@ export class DiskFile {
             throw new BadRequestError(`body longer than Content-Length ${opts.contentLength}`);
           }
           md5.update(chunk);
+          crc = crc32(chunk, crc);
           batch.push(chunk);
           batchBytes += chunk.length;
           if (batchBytes >= WRITE_BATCH_BYTES) {
@@ -293,6 +305,7 @@ export class DiskFile {
       const md = this.baseMetadata(timestamp, metadata);
       md['Content-Length'] = String(size);
       md['ETag'] = etag;
+      md[BODY_CRC32_KEY] = formatCrc32(crc);
       batch.push(encodeTrailer(md));
       await writeAllFd(fd, batch);
       await fdatasyncFd(fd);

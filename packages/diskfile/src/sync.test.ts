@@ -1,11 +1,14 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BadRequestError, Timestamp } from '@swiftlet/common';
-import { encodeTrailer } from './metadata-file.js';
+import { BODY_CRC32_KEY, encodeTrailer } from './metadata-file.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
+
+const md5Hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 
 const T = (s: number): Timestamp => Timestamp.fromSeconds(s);
 const NOW = 1_700_000_000;
@@ -138,6 +141,8 @@ describe('sync: listSuffixFiles, missingFiles, receiveTar', () => {
       ['oversize', await tarOf([goodEntry, { name: dataName, content: Buffer.alloc(100) }]), `tar entry "${dataName}": 100 bytes exceed the limit of 64`, { maxEntryBytes: 64 }],
       ['garbage file', await tarOf([{ name: good, content: Buffer.from('not a swiftlet file') }]), `tar entry "${good}": no SWM1 trailer`],
       ['etag mismatch', await tarOf([{ name: dataName, content: dataFile({ 'X-Timestamp': T(NOW).internal, 'Content-Length': '7', ETag: 'f'.repeat(32) }) }]), `tar entry "${dataName}": body MD5 does not match its ETag`],
+      ['CRC-32 mismatch', await tarOf([{ name: dataName, content: dataFile({ 'X-Timestamp': T(NOW).internal, 'Content-Length': '7', ETag: md5Hex(dataBody), [BODY_CRC32_KEY]: 'deadbeef' }) }]), `tar entry "${dataName}": body CRC-32 does not match the recorded one`],
+      ['malformed CRC-32', await tarOf([{ name: dataName, content: dataFile({ 'X-Timestamp': T(NOW).internal, 'Content-Length': '7', ETag: md5Hex(dataBody), [BODY_CRC32_KEY]: 'nothex!!' }) }]), `tar entry "${dataName}": malformed ${BODY_CRC32_KEY}`],
       ['timestamp mismatch', await tarOf([{ name: good, content: encodeTrailer({ 'X-Timestamp': T(NOW - 5).internal }) }]), `tar entry "${good}": X-Timestamp does not match the file name`],
       ['truncated mid-entry', await tarOf([goodEntry, { name: dataName, content: Buffer.alloc(5000) }], { cutAt: 2048 }), 'truncated tar stream'],
       ['truncated at a boundary', await tarOf([goodEntry], { noEnd: true }), 'truncated tar stream'],
@@ -153,8 +158,13 @@ describe('sync: listSuffixFiles, missingFiles, receiveTar', () => {
       expect(await walk(join(dst.devices, 'sda', 'objects')), label).toEqual(before);
       expect(await readdir(join(dst.devices, 'sda', 'tmp')), label).toEqual([]);
     }
-    // The good entry alone is accepted.
+    // The good entry alone is accepted, and so is a .data that records no CRC-32 (an older file,
+    // checked against its MD5 ETag instead).
     expect(await dst.mgr.receiveTar('sda', 0, 0, Readable.from([await tarOf([goodEntry])]), { partPower: 7 })).toEqual({ received: 1, skipped: 0 });
+    const olderName = `${df.suffix}/${hash}/${T(NOW + 1).internal}.data`;
+    const older = dataFile({ 'X-Timestamp': T(NOW + 1).internal, 'Content-Length': '7', ETag: md5Hex(dataBody) });
+    expect(await dst.mgr.receiveTar('sda', 0, 0, Readable.from([await tarOf([{ name: olderName, content: older }])]), { partPower: 7 })).toEqual({ received: 1, skipped: 0 });
+    expect(await readFile(join(dst.devices, 'sda', 'objects', '0', olderName))).toEqual(older);
   });
 
   it('missingFiles refuses malformed offers', async () => {

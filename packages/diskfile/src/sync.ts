@@ -3,17 +3,18 @@
  * the handoff removal. Files travel as `<suffix>/<hash>/<timestamp>.<kind>` (the file format in
  * metadata-file.ts carries body and metadata together).
  */
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { invalidateSuffix } from './hash-cache.js';
 import { fdatasyncFd, writeAllFd } from './io.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
-import { MAX_METADATA_BYTES, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
+import { BODY_CRC32_KEY, MAX_METADATA_BYTES, parseCrc32, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
 import { chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
 import { withLock } from './partition-lock.js';
 import type { SuffixFiles } from './types.js';
@@ -112,11 +113,15 @@ export async function missingFiles(
   return wanted;
 }
 
-/** Keeps the last `hold` bytes of a stream unhashed so the trailer can be excluded at the end. */
+/**
+ * Keeps the last `hold` bytes of a stream unhashed so the trailer can be excluded at the end. It
+ * keeps a CRC-32 of the body: files record theirs (BODY_CRC32_KEY); one that does not is checked
+ * against its MD5 ETag from the staged copy (md5OfStaged).
+ */
 class TrailingHasher {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  readonly md5: Hash = createHash('md5');
+  crc = 0;
   constructor(private readonly hold: number) {}
 
   update(chunk: Buffer): void {
@@ -125,7 +130,7 @@ class TrailingHasher {
     while (this.pendingBytes - (this.pending[0]?.length ?? 0) >= this.hold) {
       const first = this.pending.shift() as Buffer;
       this.pendingBytes -= first.length;
-      this.md5.update(first);
+      this.crc = crc32(first, this.crc);
     }
   }
 
@@ -221,7 +226,7 @@ async function stageEntries(
       const kind = parseFileName(p.file)?.kind;
       const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
       staged.push({ tmp, ...p });
-      await receiveEntry(entry as AsyncIterable<Buffer>, fd, h.size, what, p, kind === 'data');
+      await receiveEntry(entry as AsyncIterable<Buffer>, fd, tmp, h.size, what, p, kind === 'data');
     }
   } catch (err) {
     stop = true;
@@ -245,9 +250,18 @@ async function stageEntries(
   if (lastBytes.length < 1024 || lastBytes.some((b) => b !== 0)) throw new BadRequestError('truncated tar stream');
 }
 
+async function md5OfStaged(tmp: string, bodyLength: number): Promise<string> {
+  const md5 = createHash('md5');
+  if (bodyLength > 0) {
+    for await (const chunk of createReadStream(tmp, { start: 0, end: bodyLength - 1, highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
+  }
+  return md5.digest('hex');
+}
+
 async function receiveEntry(
   entry: AsyncIterable<Buffer>,
   fd: number,
+  tmp: string,
   size: number,
   what: string,
   p: FilePath,
@@ -285,10 +299,15 @@ async function receiveEntry(
     const fileTs = parseFileName(p.file)?.timestamp;
     if (!ts || !fileTs || !ts.equals(fileTs)) throw new BadRequestError(`${what}: X-Timestamp does not match the file name`);
     if (isData) {
-      hasher.md5.update(tail.subarray(0, bodyInTail));
-      const etag = hasher.md5.digest('hex');
       if (md['Content-Length'] !== String(bodyLength)) throw new BadRequestError(`${what}: Content-Length does not match the body`);
-      if (md['ETag'] !== etag) throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
+      const recorded = md[BODY_CRC32_KEY];
+      if (recorded !== undefined) {
+        const want = parseCrc32(recorded);
+        if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
+        if (crc32(tail.subarray(0, bodyInTail), hasher.crc) !== want) throw new BadRequestError(`${what}: body CRC-32 does not match the recorded one`);
+      } else if (md['ETag'] !== (await md5OfStaged(tmp, bodyLength))) {
+        throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
+      }
     } else if (bodyLength !== 0) {
       throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
     }

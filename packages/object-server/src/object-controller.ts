@@ -16,7 +16,7 @@ import {
   type SwiftConf,
   Timestamp,
 } from '@swiftlet/common';
-import type { DiskFile, DiskFileManager, ObjectState } from '@swiftlet/diskfile';
+import { BODY_CRC32_KEY, type DiskFile, type DiskFileManager, type ObjectState } from '@swiftlet/diskfile';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { asyncPendingPath } from './async-pending.js';
@@ -73,7 +73,7 @@ function emptyAnswer(ctx: Context, status: number): void {
 }
 
 /** Metadata keys that are not returned as headers by GET/HEAD. */
-const INTERNAL_KEYS = new Set(['name', 'content-length', 'etag', 'x-timestamp', 'content-type', 'content-type-timestamp']);
+const INTERNAL_KEYS = new Set(['name', 'content-length', 'etag', 'x-timestamp', 'content-type', 'content-type-timestamp', BODY_CRC32_KEY.toLowerCase()]);
 
 export class ObjectController {
   private readonly allowedHeaders: ReadonlySet<string>;
