@@ -11,10 +11,11 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { SwiftConf, Timestamp, silentLogger } from '@swiftlet/common';
-import { DiskFileManager, encodeTrailer } from '@swiftlet/diskfile';
+import { BODY_CRC32_KEY, DiskFileManager, encodeTrailer } from '@swiftlet/diskfile';
 import { RingData } from '@swiftlet/ring';
 import { binPath, freePort, iniText, programEnvironment, startProcess } from '@swiftlet/cluster';
 
@@ -68,7 +69,7 @@ for (let i = 0; written < OBJECTS; i++) {
   const etag = createHash('md5').update(body).digest('hex');
   const file = Buffer.concat([
     body,
-    encodeTrailer({ name: `/a/c/${name}`, 'X-Timestamp': ts.internal, 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), ETag: etag }),
+    encodeTrailer({ name: `/a/c/${name}`, 'X-Timestamp': ts.internal, 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), ETag: etag, [BODY_CRC32_KEY]: crc32(body).toString(16).padStart(8, '0') }),
   ]);
   for (const idx of prim.filter((x) => INSYNC_ONLY || x !== 0)) {
     // Written straight into the layout, no fsync (population is not timed; Swift's side does

@@ -2,6 +2,7 @@
  * The replication endpoints of a real swiftlet-object-server: REPLICATE (POST /_replicate),
  * the `missing` negotiation and the tar sync receiver, with well-formed and hostile tar streams.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
@@ -94,6 +95,23 @@ describe('replication endpoints', () => {
       expect(b.text).toMatch(/^(Invalid JSON body|Body must be \{"partitions")/);
     }
     expect((await request(port, 'POST', '/_replicate/nodev', json, JSON.stringify({ partitions: [part] }))).status).toBe(507);
+    // With our digests (MD5 of "<suffix>:<hash>\n" in suffix order), a partition held identically
+    // is only listed as the same; one that differs comes with its hashes.
+    const digestOf = (h: Record<string, string>): string =>
+      createHash('md5').update(Object.keys(h).sort().map((k) => `${k}:${h[k]}\n`).join('')).digest('hex');
+    const withDigests = async (digests: Record<string, string>): Promise<unknown> => {
+      const d = await request(port, 'POST', '/_replicate/sda', json, JSON.stringify({ partitions: [part, other], digests }));
+      expect(d.status, d.text).toBe(200);
+      return JSON.parse(d.text);
+    };
+    expect(Object.keys(single).length).toBeGreaterThan(0);
+    expect(await withDigests({ [String(part)]: digestOf(single), [String(other)]: digestOf({}) })).toEqual({ same: [part, other], hashes: {} });
+    expect(await withDigests({ [String(part)]: digestOf({}) })).toEqual({ same: [], hashes: { [String(part)]: single, [String(other)]: {} } });
+    for (const bad of ['{"partitions": [1], "digests": [1]}', '{"partitions": [1], "digests": {"1": 5}}', '{"partitions": [1], "digests": null}']) {
+      const b = await request(port, 'POST', '/_replicate/sda', json, bad);
+      expect(b.status, bad).toBe(400);
+      expect(b.text).toBe('"digests" must be {"<partition>": "<digest>", ...}\n');
+    }
     // Asking created nothing: the empty partition is still absent.
     expect(await readdir(join(srv.devices, 'sda', 'objects'))).not.toContain(String(other));
   });

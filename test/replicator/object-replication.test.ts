@@ -59,8 +59,11 @@ describe('object replicator', () => {
     const again = summaryOf(await cluster.replicate(p2, ['--partitions', String(part)]))['stats'] as Record<string, number>;
     expect(again['hashmatch']).toBe(2);
     expect(again['rsync']).toBe(0);
-    // The peers' hashes came in batched REPLICATE requests (POST /_replicate/<device>).
+    // The peers' answers came in batched REPLICATE requests (POST /_replicate/<device>), each a
+    // digest match: no suffix hashes were sent or compared.
     expect(again['remote_hashes_batched']).toBe(2);
+    expect(again['digest_match']).toBe(2);
+    expect(again['suffix_count'] ?? 0).toBe(0);
   });
 
   it('refills a wiped device, never pushes temp files, and writes recon', async () => {

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
-import { consolidate, getPartitionHashes, hashSuffix, invalidateSuffix, parseHashes, parseSettledHashes } from './hash-cache.js';
+import { consolidate, getPartitionHashes, hashesDigest, hashSuffix, invalidateSuffix, parseHashes, parseSettledHashes, serializeHashes, settledDigest } from './hash-cache.js';
 import { encodeTrailer } from './metadata-file.js';
 import { withLock } from './partition-lock.js';
 import { bodyOf, makeTree, type TestTree } from './test-helpers.js';
@@ -275,5 +275,48 @@ describe('parseSettledHashes', () => {
     expect(parseSettledHashes(text({ abc: md5('1') }, { valid: false }))).toBeUndefined();
     expect(parseSettledHashes('{"version":1,')).toBeUndefined();
     expect(parseSettledHashes('null')).toBeUndefined();
+  });
+});
+
+describe('partition digests', () => {
+  it('a settled cache carries the digest of its hashes, read without parsing them; nodes with the same objects agree', async () => {
+    await put(tree, 5, 'a', NOW);
+    await put(tree, 5, 'b', NOW + 1);
+    const hashes = await tree.mgr.getHashes('sda', 5, 0);
+    expect(Object.keys(hashes).length).toBeGreaterThan(0);
+    const want = md5(Object.keys(hashes).sort().map((s) => `${s}:${hashes[s]}\n`).join(''));
+    expect(hashesDigest(hashes)).toBe(want);
+    const text = await readFile(join(partDir(tree, 5), 'hashes'), 'utf8');
+    expect(text.startsWith(`{"version":1,"generation":`)).toBe(true);
+    expect(JSON.parse(text)).toMatchObject({ valid: true, digest: want });
+    expect(settledDigest(partDir(tree, 5))).toBe(want);
+    expect(await tree.mgr.getHashesDigest('sda', 5, 0)).toBe(want);
+    // A cache written before digests existed is parsed and digested.
+    const { digest: _dropped, ...older } = JSON.parse(text) as Record<string, unknown>;
+    await writeFile(join(partDir(tree, 5), 'hashes'), JSON.stringify(older));
+    expect(settledDigest(partDir(tree, 5))).toBe(want);
+    // A journaled change: not settled, and the manager's digest follows the new hashes.
+    await put(tree, 5, 'c', NOW + 2);
+    expect(settledDigest(partDir(tree, 5))).toBeUndefined();
+    const after = await tree.mgr.getHashesDigest('sda', 5, 0);
+    expect(after).toBe(hashesDigest(await fromDisk(tree, 5)));
+    expect(after).not.toBe(want);
+    // Another node holding the same objects has the same digest.
+    const twin = await makeTree();
+    try {
+      for (const [name, at] of [['a', NOW], ['b', NOW + 1], ['c', NOW + 2]] as const) await put(twin, 5, name, at);
+      expect(await twin.mgr.getHashesDigest('sda', 5, 0)).toBe(after);
+    } finally {
+      await twin.cleanup();
+    }
+    // An absent partition: the digest of no hashes, and nothing created.
+    expect(await tree.mgr.getHashesDigest('sda', 77, 0)).toBe(hashesDigest({}));
+    await expect(stat(partDir(tree, 77))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a cache with a suffix to rehash carries no digest', () => {
+    const text = serializeHashes({ valid: true, generation: 2, hashes: new Map([['abc', md5('1')], ['def', null]]) }, NOW);
+    expect(JSON.parse(text)).not.toHaveProperty('digest');
+    expect(parseHashes(text).hashes.get('abc')).toBe(md5('1'));
   });
 });

@@ -41,7 +41,7 @@
  * commits). The hash folder fsync after the link commits both.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurable } from '@swiftlet/common';
@@ -109,11 +109,34 @@ export function parseSettledHashes(text: string): Record<string, string> | undef
   return entries as Record<string, string>;
 }
 
+/**
+ * One string for a partition's whole set of suffix hashes: MD5 of `<suffix>:<hash>\n` in suffix
+ * order. Two nodes holding the same objects have the same digest, so an in-sync replication pass
+ * compares one digest per partition and peer instead of every suffix (beyond Swift, which sends
+ * and compares all of a partition's suffix hashes on every pass).
+ */
+export function hashesDigest(hashes: Readonly<Record<string, string>>): string {
+  const md5 = createHash('md5');
+  for (const s of Object.keys(hashes).sort()) md5.update(`${s}:${hashes[s] as string}\n`);
+  return md5.digest('hex');
+}
+
 export function serializeHashes(cache: HashesCache, nowS: number): string {
   const hashes: Record<string, string | null> = {};
-  for (const k of [...cache.hashes.keys()].sort()) hashes[k] = cache.hashes.get(k) ?? null;
-  return JSON.stringify({ version: VERSION, generation: cache.generation, valid: cache.valid, updated: nowS, hashes });
+  let settled = cache.valid;
+  for (const k of [...cache.hashes.keys()].sort()) {
+    const h = cache.hashes.get(k) ?? null;
+    hashes[k] = h;
+    if (h === null) settled = false;
+  }
+  // A settled cache carries its digest right after `valid`, where settledDigest finds it without
+  // parsing the rest (the key order of this object is the file's).
+  const digest = settled ? hashesDigest(hashes as Record<string, string>) : undefined;
+  return JSON.stringify({ version: VERSION, generation: cache.generation, valid: cache.valid, digest, updated: nowS, hashes });
 }
+
+const DIGEST_HEAD = Buffer.alloc(128);
+const DIGEST_PREFIX_RE = /^\{"version":1,"generation":\d+,"valid":true,"digest":"([0-9a-f]{32})"/;
 
 async function readText(path: string): Promise<string | null> {
   try {
@@ -305,6 +328,43 @@ function settledHashes(partDir: string, listdir: boolean): Record<string, string
   // The periodic re-listing: a suffix folder the cache does not know needs the locked path.
   if (listdir && readdirSync(partDir).some((n) => SUFFIX_RE.test(n) && !Object.hasOwn(result, n))) return undefined;
   return result;
+}
+
+/**
+ * The digest of a settled partition (the same checks as settledHashes) read from the head of its
+ * cache file, without parsing the suffix entries; a cache written before digests existed is parsed
+ * and digested. Undefined: the partition is not settled, take getPartitionHashes.
+ */
+export function settledDigest(partDir: string): string | undefined {
+  if (statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  if (statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  const path = join(partDir, HASHES_FILE);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  // The head is enough when it holds the digest (the whole file is ~40 bytes per suffix).
+  let head: string;
+  try {
+    const n = readSync(fd, DIGEST_HEAD, 0, DIGEST_HEAD.length, 0);
+    head = DIGEST_HEAD.toString('latin1', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+  const found = DIGEST_PREFIX_RE.exec(head);
+  if (found) return found[1];
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const hashes = parseSettledHashes(text);
+  return hashes === undefined ? undefined : hashesDigest(hashes);
 }
 
 /** Swift's get_hashes for a partition folder that exists (throws ENOENT-coded errors otherwise). */

@@ -16,7 +16,7 @@ import {
   type SwiftConf,
 } from '@swiftlet/common';
 import { DiskFile } from './disk-file.js';
-import { getPartitionHashes, invalidateSuffix, openJournal } from './hash-cache.js';
+import { getPartitionHashes, hashesDigest, invalidateSuffix, openJournal, settledDigest } from './hash-cache.js';
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
 import { cleanupHashDirSync, isCode } from './ondisk.js';
@@ -100,23 +100,21 @@ export class DiskFileManager {
     device: string,
     partition: number,
     policyIndex: number,
-    opts: { recalculate?: string[] } = {},
+    opts: { recalculate?: string[]; listdir?: boolean } = {},
   ): Promise<Record<string, string>> {
     const devPath = await this.checkDevice(device);
     const partDir = partitionDir(devPath, policyIndex, partition);
     for (const s of opts.recalculate ?? []) {
       if (!SUFFIX_RE.test(s)) throw new BadRequestError(`invalid suffix "${s}"`);
     }
-    const key = `${devPath}|${policyIndex}|${partition}`;
-    const cycle = this.passes.get(key) ?? 0;
-    this.passes.set(key, (cycle + 1) % 10);
+    const listdir = opts.listdir ?? this.listdirDue(devPath, policyIndex, partition);
     try {
       const st = statSync(partDir);
       if (!st.isDirectory()) return {};
       const res = await getPartitionHashes(partDir, {
         nowS: this.nowS(),
         reclaimAgeS: this.reclaimAgeS,
-        listdir: (partition + cycle) % 10 === 0,
+        listdir,
         recalculate: opts.recalculate ?? [],
       });
       return res.hashes;
@@ -125,6 +123,48 @@ export class DiskFileManager {
       if (isCode(err, 'ENOENT')) return {};
       throw err;
     }
+  }
+
+  /**
+   * The digest of the partition's suffix hashes (hash-cache.ts, hashesDigest): read from the cache
+   * of a settled partition, else from a getHashes pass. Equal digests = the same suffix hashes.
+   */
+  async getHashesDigest(device: string, partition: number, policyIndex: number, opts: { recheck?: boolean } = {}): Promise<string> {
+    const devPath = await this.checkDevice(device);
+    return this.digestOf(devPath, device, partition, policyIndex, opts.recheck === true);
+  }
+
+  /** getHashesDigest for many partitions of one device (its check made once). */
+  async getHashesDigests(device: string, policyIndex: number, partitions: readonly number[]): Promise<Map<number, string>> {
+    const devPath = await this.checkDevice(device);
+    const out = new Map<number, string>();
+    for (const p of partitions) out.set(p, await this.digestOf(devPath, device, p, policyIndex, false));
+    return out;
+  }
+
+  private async digestOf(devPath: string, device: string, partition: number, policyIndex: number, recheck: boolean): Promise<string> {
+    const partDir = partitionDir(devPath, policyIndex, partition);
+    // Every 10th look at a partition re-lists it for suffix folders the cache does not know, as
+    // getHashes does: that takes the full path. A `recheck` (the same caller looking again within
+    // a job) is not a new look.
+    if (recheck || !this.listdirDue(devPath, policyIndex, partition)) {
+      try {
+        const settled = settledDigest(partDir);
+        if (settled !== undefined) return settled;
+      } catch (err) {
+        if (!isCode(err, 'ENOTDIR')) throw err;
+      }
+      return hashesDigest(await this.getHashes(device, partition, policyIndex, { listdir: false }));
+    }
+    return hashesDigest(await this.getHashes(device, partition, policyIndex, { listdir: true }));
+  }
+
+  /** Swift re-lists a partition on every 10th get_hashes; spread over partitions by number. */
+  private listdirDue(devPath: string, policyIndex: number, partition: number): boolean {
+    const key = `${devPath}|${policyIndex}|${partition}`;
+    const cycle = this.passes.get(key) ?? 0;
+    this.passes.set(key, (cycle + 1) % 10);
+    return (partition + cycle) % 10 === 0;
   }
 
   async listPartitions(device: string, policyIndex: number): Promise<number[]> {

@@ -4,6 +4,9 @@
  *   POST /_replicate/<device>/<partition>[/<suffix>-<suffix>...]  -> {"<suffix>": "<md5>"}
  *   POST /_replicate/<device>  {"partitions": [p, ...]}  -> {"<p>": {"<suffix>": "<md5>"}, ...}
  *     (beyond Swift: many partitions' hashes in one round trip, for in-sync passes)
+ *   POST /_replicate/<device>  {"partitions": [p, ...], "digests": {"<p>": "<digest>"}}
+ *     -> {"same": [p, ...], "hashes": {"<p>": {"<suffix>": "<md5>"}}}: a partition whose digest
+ *     of suffix hashes (diskfile's hashesDigest) equals the caller's is only listed as the same
  *   POST /_sync/<device>/<partition>/missing  {"offered": [...]}  -> {"wanted": [...]}
  *   PUT  /_sync/<device>/<partition>  (application/x-tar)        -> {"received": n, "skipped": n}
  */
@@ -46,8 +49,9 @@ export class ReplicationController {
     const policy = policyIndex(ctx.req.headers, this.swiftConf);
     await this.diskfiles.checkDevice(dev);
     let partitions: unknown;
+    let digests: unknown;
     try {
-      partitions = (JSON.parse((await readBody(ctx.req, 1024 * 1024)).toString('utf8')) as { partitions?: unknown }).partitions;
+      ({ partitions, digests } = JSON.parse((await readBody(ctx.req, 1024 * 1024)).toString('utf8')) as { partitions?: unknown; digests?: unknown });
     } catch (err) {
       throw new BadRequestError(`Invalid JSON body: ${(err as Error).message}`);
     }
@@ -58,12 +62,23 @@ export class ReplicationController {
     ) {
       throw new BadRequestError(`Body must be {"partitions": [<partition>, ...]} with at most ${MAX_BATCH_PARTITIONS} non-negative integers`);
     }
+    if (digests !== undefined && (typeof digests !== 'object' || digests === null || Array.isArray(digests) || Object.values(digests).some((d) => typeof d !== 'string'))) {
+      throw new BadRequestError('"digests" must be {"<partition>": "<digest>", ...}');
+    }
+    const theirs = digests as Record<string, string> | undefined;
     const out: Record<string, Record<string, string>> = {};
+    const same: number[] = [];
     // One after the other: a settled partition is a few direct file reads, and a partition that
     // needs rehashing should not have others waiting on the thread pool behind it.
-    for (const p of partitions as number[]) out[String(p)] = await this.diskfiles.getHashes(dev, p, policy);
+    const compared = (partitions as number[]).filter((p) => theirs !== undefined && Object.hasOwn(theirs, String(p)));
+    const ours = compared.length > 0 ? await this.diskfiles.getHashesDigests(dev, policy, compared) : undefined;
+    for (const p of partitions as number[]) {
+      const mine = ours?.get(p);
+      if (mine !== undefined && mine === theirs?.[String(p)]) same.push(p);
+      else out[String(p)] = await this.diskfiles.getHashes(dev, p, policy);
+    }
     ctx.status = 200;
-    ctx.body = out;
+    ctx.body = theirs === undefined ? out : { same, hashes: out };
   }
 
   async missing(ctx: Context, device: string, partition: string): Promise<void> {

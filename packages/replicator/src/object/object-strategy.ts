@@ -269,7 +269,27 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   private prefetch: RemoteHashesPrefetch | undefined;
 
   jobsOrdered(jobs: readonly ObjectJob[], signal: AbortSignal, logger: Logger): void {
-    this.prefetch = this.config.batchReplicate ? new RemoteHashesPrefetch(this.peers, jobs, toTarget, signal, logger) : undefined;
+    const localDigests = async (window: readonly ObjectJob[]): Promise<Map<ObjectJob, string>> => {
+      const out = new Map<ObjectJob, string>();
+      const byDevice = new Map<string, ObjectJob[]>();
+      for (const job of window) {
+        const key = `${job.device}|${job.policyIndex}`;
+        const group = byDevice.get(key);
+        if (group) group.push(job);
+        else byDevice.set(key, [job]);
+      }
+      for (const group of byDevice.values()) {
+        const first = group[0] as ObjectJob;
+        try {
+          const digests = await this.dfm.getHashesDigests(first.device, first.policyIndex, group.map((j) => j.partition));
+          for (const job of group) out.set(job, digests.get(job.partition) as string);
+        } catch (err) {
+          logger.debug({ device: first.device, err: (err as Error).message }, 'local digests unreadable; peers send hashes');
+        }
+      }
+      return out;
+    };
+    this.prefetch = this.config.batchReplicate ? new RemoteHashesPrefetch(this.peers, jobs, toTarget, signal, logger, localDigests) : undefined;
   }
 
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
@@ -289,36 +309,53 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
       }
     };
-    const ask = async (node: RingNode): Promise<{ node: RingNode; remote?: Record<string, string>; err?: unknown }> => {
+    type Answer = { node: RingNode; remote?: Record<string, string>; same?: string; err?: unknown };
+    const ask = async (node: RingNode): Promise<Answer> => {
       const fetched = await this.prefetch?.take(job, node);
       if (fetched !== undefined) {
         ctx.stats.inc('remote_hashes_batched');
-        ctx.stats.inc('control_bytes', JSON.stringify(fetched).length);
-        return { node, remote: fetched };
+        if ('same' in fetched) return { node, same: fetched.same };
+        ctx.stats.inc('control_bytes', JSON.stringify(fetched.hashes).length);
+        return { node, remote: fetched.hashes };
       }
-      return this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal).then(
+      return askDirect(node);
+    };
+    const askDirect = (node: RingNode): Promise<Answer> =>
+      this.peers.replicate(toTarget(node), job.partition, job.policyIndex, undefined, ctx.signal).then(
         (remote) => {
           ctx.stats.inc('control_bytes', JSON.stringify(remote).length);
           return { node, remote };
         },
         (err: unknown) => ({ node, err }),
       );
-    };
     const syncedRegions = new Set<number>();
     let round = peers;
-    const localHashes = this.dfm.getHashes(job.device, job.partition, job.policyIndex);
-    localHashes.catch(() => undefined);
+    // Without digests the local hashes are read while the peers answer; with them, only when a
+    // peer's answer is not "same" (an in-sync partition never reads its suffix hashes).
+    const readLocal = (): Promise<Record<string, string>> => this.dfm.getHashes(job.device, job.partition, job.policyIndex);
+    let localRead = this.prefetch ? undefined : readLocal();
+    localRead?.catch(() => undefined);
     let answers = round.map(ask);
-    let local = await localHashes;
-    ctx.progress();
-    stats.inc('suffix_count', Object.keys(local).length);
+    let local: Record<string, string> | undefined;
     while (round.length > 0) {
-      const results = await Promise.all(answers);
+      let results = await Promise.all(answers);
       if (ctx.signal.aborted) throw ctx.signal.reason as Error;
       ctx.progress();
+      if (results.some((r) => r.same !== undefined)) {
+        // "Same" stands for our digest when the batch was asked; if ours changed since, ask again.
+        const now = await this.dfm.getHashesDigest(job.device, job.partition, job.policyIndex, { recheck: true });
+        results = await Promise.all(results.map((r) => (r.same === undefined || r.same === now ? r : askDirect(r.node))));
+        ctx.progress();
+      }
       const next: RingNode[] = [];
       const ok: { node: RingNode; remote: Record<string, string> }[] = [];
       for (const r of results) {
+        if (r.same !== undefined) {
+          stats.inc('digest_match');
+          stats.inc('hashmatch');
+          stats.inc('success');
+          continue;
+        }
         if (r.remote) {
           ok.push({ node: r.node, remote: r.remote });
           continue;
@@ -335,6 +372,16 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         } else {
           log.error({ err: errText(r.err) }, `replication of partition ${job.partition} to ${peerName(r.node)} failed`);
         }
+      }
+      if (ok.length === 0) {
+        round = next;
+        answers = round.map(ask);
+        continue;
+      }
+      if (local === undefined) {
+        local = await (localRead ?? (localRead = readLocal()));
+        ctx.progress();
+        stats.inc('suffix_count', Object.keys(local).length);
       }
       // The cached local hash may be stale: rehash, once, every suffix a peer holds differently
       // before moving any data. A suffix the peer lacks altogether needs no rehash to be pushed.

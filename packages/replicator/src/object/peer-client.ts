@@ -75,6 +75,9 @@ export interface PushResult {
   bytes: number;
 }
 
+/** A peer's answer for one partition of a batched REPLICATE. */
+export type BatchedHashes = { hashes: Record<string, string> } | { same: string };
+
 export class PeerClient {
   constructor(
     private readonly timeouts: PeerTimeouts,
@@ -122,17 +125,20 @@ export class PeerClient {
 
   /**
    * The peer's suffix hashes of many partitions in one request (POST /_replicate/<dev> with
-   * {"partitions": [...]}); a partition the answer leaves out is simply not in the result.
+   * {"partitions": [...]}); a partition the answer leaves out is simply not in the result. With
+   * `digests` (ours, per partition), a partition whose digest the peer shares comes back as
+   * `{ same: digest }` instead of its hashes.
    */
   async replicateMany(
     peer: PeerTarget,
     policyIndex: number,
     partitions: readonly number[],
     signal: AbortSignal,
-  ): Promise<Map<number, Record<string, string>>> {
+    digests?: ReadonlyMap<number, string>,
+  ): Promise<Map<number, BatchedHashes>> {
     const path = backendPath('_replicate', peer.device);
     const where = `POST ${peer.ip}:${peer.port}${path}`;
-    const body = Buffer.from(JSON.stringify({ partitions }));
+    const body = Buffer.from(JSON.stringify(digests === undefined ? { partitions } : { partitions, digests: Object.fromEntries(digests) }));
     const res = await backendRequest(peer, {
       method: 'POST',
       path,
@@ -142,12 +148,22 @@ export class PeerClient {
       signal,
       body,
     });
-    const answer = await this.json<Record<string, unknown>>(res, where);
-    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new PeerError(where, 200, 'answer is not a map of partitions');
-    const out = new Map<number, Record<string, string>>();
+    let answer = await this.json<Record<string, unknown>>(res, where);
+    const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (!isMap(answer)) throw new PeerError(where, 200, 'answer is not a map of partitions');
+    const out = new Map<number, BatchedHashes>();
+    if (digests !== undefined) {
+      const { same, hashes } = answer;
+      if (!Array.isArray(same) || !isMap(hashes)) throw new PeerError(where, 200, 'answer has no "same" list and "hashes" map');
+      for (const p of same) {
+        const digest = typeof p === 'number' ? digests.get(p) : undefined;
+        if (digest !== undefined) out.set(p as number, { same: digest });
+      }
+      answer = hashes;
+    }
     for (const p of partitions) {
       const hashes = answer[String(p)];
-      if (hashes !== null && typeof hashes === 'object' && !Array.isArray(hashes)) out.set(p, hashes as Record<string, string>);
+      if (isMap(hashes)) out.set(p, { hashes: hashes as Record<string, string> });
     }
     return out;
   }
