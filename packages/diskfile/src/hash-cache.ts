@@ -301,6 +301,14 @@ async function listSuffixDirs(partDir: string): Promise<string[]> {
   return names.filter((n) => SUFFIX_RE.test(n));
 }
 
+/** A journal waits to be consolidated (checked in the order settledHashes explains). */
+function journalPending(partDir: string): boolean {
+  return (
+    statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined ||
+    statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined
+  );
+}
+
 /**
  * The cache as it stands, read without the lock, when nothing is left to do: no journal to
  * consolidate (checked in that order: `hashes.invalid`, then `hashes.invalid.consuming`, so that a
@@ -314,8 +322,7 @@ async function listSuffixDirs(partDir: string): Promise<string[]> {
  * (a create and an unlink each) per partition.
  */
 function settledHashes(partDir: string, listdir: boolean): Record<string, string> | undefined {
-  if (statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
-  if (statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  if (journalPending(partDir)) return undefined;
   let text: string;
   try {
     text = readFileSync(join(partDir, HASHES_FILE), 'utf8');
@@ -336,8 +343,7 @@ function settledHashes(partDir: string, listdir: boolean): Record<string, string
  * and digested. Undefined: the partition is not settled, take getPartitionHashes.
  */
 export function settledDigest(partDir: string): string | undefined {
-  if (statSync(join(partDir, INVALID_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
-  if (statSync(join(partDir, CONSUMING_FILE), { throwIfNoEntry: false }) !== undefined) return undefined;
+  if (journalPending(partDir)) return undefined;
   const path = join(partDir, HASHES_FILE);
   let fd: number;
   try {
