@@ -128,6 +128,9 @@ export class PassStoppedError extends Error {
   }
 }
 
+/** The reason a finished job's signal is aborted with (one instance: its stack says nothing). */
+const JOB_ENDED = new PassStoppedError();
+
 export function fisherYates<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
@@ -326,8 +329,9 @@ export class ReplicationEngine<J extends ReplicationJob> {
 
   private async runJob(job: J, stats: ReplicationStats, passSignal: AbortSignal): Promise<boolean> {
     const { strategy, opts } = this;
-    const fields = strategy.describeJob?.(job) ?? { device: job.device, partition: job.partition };
-    const logger = opts.logger.child(fields);
+    // Created on first use: most jobs of an in-sync pass log nothing.
+    let jobLogger: Logger | undefined;
+    const jobLog = (): Logger => (jobLogger ??= opts.logger.child(strategy.describeJob?.(job) ?? { device: job.device, partition: job.partition }));
     const lockup = new AbortController();
     const signal = AbortSignal.any([passSignal, lockup.signal]);
     const lockupMs = opts.lockupTimeoutS * 1000;
@@ -342,7 +346,9 @@ export class ReplicationEngine<J extends ReplicationJob> {
     const ctx: JobContext = {
       signal,
       stats,
-      logger,
+      get logger() {
+        return jobLog();
+      },
       progress: () => {
         last = Date.now();
       },
@@ -361,20 +367,20 @@ export class ReplicationEngine<J extends ReplicationJob> {
       return false;
     } catch (err) {
       if (err instanceof PassStoppedError || (passSignal.aborted && !(err instanceof LockupError))) {
-        logger.info('job interrupted: replication stopping');
+        jobLog().info('job interrupted: replication stopping');
         return false;
       }
       stats.inc('failure');
       if (err instanceof LockupError) {
         stats.inc('lockup');
-        logger.error({ err: err.message }, `${strategy.kind} replication job locked up`);
+        jobLog().error({ err: err.message }, `${strategy.kind} replication job locked up`);
       } else {
-        logger.error({ err }, `${strategy.kind} replication job failed`);
+        jobLog().error({ err }, `${strategy.kind} replication job failed`);
       }
       return false;
     } finally {
       clearInterval(watchdog);
-      if (!lockup.signal.aborted) lockup.abort(new PassStoppedError()); // ends anything the job left running
+      if (!lockup.signal.aborted) lockup.abort(JOB_ENDED); // ends anything the job left running
       this.partitionTimesS.push((Date.now() - begin) / 1000);
     }
   }
