@@ -12,6 +12,8 @@ DEBIAN_TEST_PACKAGES := python3-swift awscli
 all: build
 
 node_modules/.package-lock.json: package.json package-lock.json $(wildcard packages/*/package.json) ring-builder/package.json
+	@node -e 'process.exit(typeof require("zlib").crc32 === "function" ? 0 : 1)' || \
+	  { echo "Swiftlet needs Node.js 20.15 or later (zlib.crc32); this is $$(node --version)" >&2; exit 1; }
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
