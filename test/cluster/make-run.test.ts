@@ -38,9 +38,12 @@ function alive(pid: number): boolean {
 }
 
 async function freePortBase(): Promise<number> {
-  // Four nodes use base+10..base+42; pick a base whose ports are free right now.
+  // Four nodes use base+10..base+42; pick a base whose ports are free right now, below the
+  // kernel's ephemeral range (32768 and up here), where the other tests' OS-chosen ports and
+  // every outgoing connection's local port live: a base there could be taken between this check
+  // and the servers' bind.
   for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 200) * 100;
+    const base = 20000 + Math.floor(Math.random() * 120) * 100;
     const { createServer } = await import('node:net');
     const free = async (port: number): Promise<boolean> =>
       new Promise((res) => {
@@ -78,8 +81,16 @@ describe('make run on a fresh copy', () => {
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    const banner = 'Ctrl-C stops every process';
     try {
-      await waitFor(() => output.includes('Ctrl-C stops every process'), { timeoutMs: 600_000, intervalMs: 500, what: 'make run to print its banner' });
+      // make exiting before its banner (a port taken, a build error) fails the test at once, with
+      // what make printed, instead of at the banner's deadline.
+      await waitFor(() => output.includes(banner) || child.exitCode !== null || child.signalCode !== null, {
+        timeoutMs: 600_000,
+        intervalMs: 500,
+        what: 'make run to print its banner',
+      });
+      if (!output.includes(banner)) throw new Error(`make run exited (${child.exitCode ?? child.signalCode}) before its banner:\n${output.slice(-3000)}`);
       const endpoint = /S3 endpoint:\s+(\S+)/.exec(output)?.[1];
       const accessKeyId = /access key:\s+(\S+)/.exec(output)?.[1];
       const secretAccessKey = /secret key:\s+(\S+)/.exec(output)?.[1];

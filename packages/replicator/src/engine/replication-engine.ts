@@ -17,6 +17,7 @@
  * - a progress line every `statsIntervalS` and a summary at the end (pino), the same figures in the
  *   recon cache (`<recon_cache_path>/<kind>.recon`).
  */
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Logger } from '@swiftlet/common';
 import { ReplicationStats, type ReplicationStatsJSON } from './replication-stats.js';
@@ -171,6 +172,8 @@ export class ReplicationEngine<J extends ReplicationJob> {
     const startMs = Date.now();
     const overridden = Boolean(overrides.devices?.length || overrides.partitions?.length || overrides.policies?.length);
     const passAbort = new AbortController();
+    // Every running job (up to `concurrency`) and batched request listens on it.
+    setMaxListeners(0, passAbort.signal);
     const onStop = (): void => passAbort.abort(new PassStoppedError());
     if (stopSignal?.aborted) onStop();
     stopSignal?.addEventListener('abort', onStop, { once: true });
@@ -332,8 +335,13 @@ export class ReplicationEngine<J extends ReplicationJob> {
     // Created on first use: most jobs of an in-sync pass log nothing.
     let jobLogger: Logger | undefined;
     const jobLog = (): Logger => (jobLogger ??= opts.logger.child(strategy.describeJob?.(job) ?? { device: job.device, partition: job.partition }));
+    // The job's own controller, aborted on lockup, at its end, and when the pass stops (a listener
+    // rather than AbortSignal.any, which costs weak references and a registry per job).
     const lockup = new AbortController();
-    const signal = AbortSignal.any([passSignal, lockup.signal]);
+    const signal = lockup.signal;
+    const onPassAbort = (): void => lockup.abort(passSignal.reason);
+    if (passSignal.aborted) onPassAbort();
+    else passSignal.addEventListener('abort', onPassAbort, { once: true });
     const lockupMs = opts.lockupTimeoutS * 1000;
     let last = Date.now();
     const watchdog = setInterval(
@@ -380,6 +388,7 @@ export class ReplicationEngine<J extends ReplicationJob> {
       return false;
     } finally {
       clearInterval(watchdog);
+      passSignal.removeEventListener('abort', onPassAbort);
       if (!lockup.signal.aborted) lockup.abort(JOB_ENDED); // ends anything the job left running
       this.partitionTimesS.push((Date.now() - begin) / 1000);
     }
