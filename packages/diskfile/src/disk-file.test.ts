@@ -281,6 +281,26 @@ describe('quarantine', () => {
     expect((await df.open()).kind).toBe('absent');
   });
 
+  it('with read_checksum = md5, full reads are checked against the MD5 ETag even when a CRC-32 is recorded', async () => {
+    const md5Tree = await makeTree({ readChecksum: 'md5' });
+    try {
+      const df = md5Tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+      const body = Buffer.alloc(600 * 1024, 3);
+      await df.write(T(NOW), {}, bodyOf(body), {});
+      const path = join(df.hashDir, `${T(NOW).internal}.data`);
+      expect(readMetadataFile(path).metadata[BODY_CRC32_KEY]).toBeDefined();
+      const raw = await readFile(path);
+      raw[100] = 4;
+      await writeFile(path, raw);
+      const st = await df.open();
+      if (st.kind !== 'object') throw new Error('expected object');
+      await expect(readAll(df.reader(st))).rejects.toThrow(/body MD5 [0-9a-f]{32} differs from ETag/);
+      expect(await md5Tree.mgr.quarantineCount('sda')).toBe(1);
+    } finally {
+      await md5Tree.cleanup();
+    }
+  });
+
   it('a malformed recorded CRC-32 is quarantined on open', async () => {
     const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
     await df.write(T(NOW), {}, bodyOf('hello'), {});

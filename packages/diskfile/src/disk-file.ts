@@ -210,7 +210,7 @@ export class DiskFile {
       path: info.path,
       start,
       end,
-      ...(full ? { verify: info.crc32 === undefined ? { etag: state.etag } : { etag: state.etag, crc32: info.crc32 } } : {}),
+      ...(full ? { verify: info.crc32 === undefined || this.mgr.readChecksum === 'md5' ? { etag: state.etag } : { etag: state.etag, crc32: info.crc32 } } : {}),
       ...(info.head ? { head: info.head } : {}),
       onCorrupt: (reason) => this.quarantine(reason),
     });

@@ -1,4 +1,4 @@
-export type { DiskFileManagerOptions, ObjectState, ObjectStateObject, SuffixFiles } from './types.js';
+export type { DiskFileManagerOptions, ObjectState, ObjectStateObject, ReadChecksum, SuffixFiles } from './types.js';
 export { DiskFileManager, removeStaleTmp } from './manager.js';
 export { DiskFile } from './disk-file.js';
 export { UnprocessableEntityError } from './errors.js';

@@ -21,7 +21,7 @@ import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
 import { cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
-import type { DiskFileManagerOptions, SuffixFiles } from './types.js';
+import type { DiskFileManagerOptions, ReadChecksum, SuffixFiles } from './types.js';
 
 const TMP_DIR = 'tmp';
 const QUARANTINE_DIR = 'quarantined';
@@ -34,6 +34,7 @@ export class DiskFileManager {
   readonly mountCheck: boolean;
   readonly reclaimAgeS: number;
   readonly fallocateReserve: { percent?: number; bytes?: number };
+  readonly readChecksum: ReadChecksum;
   readonly swiftConf: SwiftConf;
   readonly logger: Logger;
   private readonly clock: () => number;
@@ -46,6 +47,7 @@ export class DiskFileManager {
     this.mountCheck = opts.mountCheck;
     this.reclaimAgeS = opts.reclaimAgeS ?? 604800;
     this.fallocateReserve = opts.fallocateReserve ?? { percent: 1 };
+    this.readChecksum = opts.readChecksum ?? 'crc32';
     this.swiftConf = opts.swiftConf;
     this.logger = opts.logger;
     this.clock = opts.now ?? (() => Date.now() / 1000);

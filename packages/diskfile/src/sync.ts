@@ -17,7 +17,7 @@ import type { DiskFileManager } from './manager.js';
 import { BODY_CRC32_KEY, MAX_METADATA_BYTES, parseCrc32, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
 import { chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
 import { withLock } from './partition-lock.js';
-import type { SuffixFiles } from './types.js';
+import type { ReadChecksum, SuffixFiles } from './types.js';
 
 /** Swift's MAX_FILE_SIZE plus room for the metadata trailer. */
 export const DEFAULT_MAX_ENTRY_BYTES = 5368709122 + MAX_METADATA_BYTES + TRAILER_BYTES;
@@ -226,7 +226,7 @@ async function stageEntries(
       const kind = parseFileName(p.file)?.kind;
       const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
       staged.push({ tmp, ...p });
-      await receiveEntry(entry as AsyncIterable<Buffer>, fd, tmp, h.size, what, p, kind === 'data');
+      await receiveEntry(entry as AsyncIterable<Buffer>, fd, tmp, h.size, what, p, kind === 'data', mgr.readChecksum);
     }
   } catch (err) {
     stop = true;
@@ -266,6 +266,7 @@ async function receiveEntry(
   what: string,
   p: FilePath,
   isData: boolean,
+  checksum: ReadChecksum,
 ): Promise<void> {
   const hasher = new TrailingHasher(MAX_METADATA_BYTES + TRAILER_BYTES);
   let got = 0;
@@ -301,9 +302,9 @@ async function receiveEntry(
     if (isData) {
       if (md['Content-Length'] !== String(bodyLength)) throw new BadRequestError(`${what}: Content-Length does not match the body`);
       const recorded = md[BODY_CRC32_KEY];
-      if (recorded !== undefined) {
-        const want = parseCrc32(recorded);
-        if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
+      const want = recorded === undefined ? undefined : parseCrc32(recorded);
+      if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
+      if (want !== undefined && checksum === 'crc32') {
         if (crc32(tail.subarray(0, bodyInTail), hasher.crc) !== want) throw new BadRequestError(`${what}: body CRC-32 does not match the recorded one`);
       } else if (md['ETag'] !== (await md5OfStaged(tmp, bodyLength))) {
         throw new BadRequestError(`${what}: body MD5 does not match its ETag`);

@@ -9,11 +9,19 @@ export interface DiskFileManagerOptions {
   reclaimAgeS: number;
   /** `fallocate_reserve`: free space a PUT must leave (default 1 %). */
   fallocateReserve: { percent?: number; bytes?: number };
+  /**
+   * `read_checksum`: what full reads and received pushes are checked against. `crc32` (default):
+   * the body's CRC-32 recorded at PUT time (MD5 for files that record none); `md5`: the ETag, as
+   * Swift does, at eight times the CPU.
+   */
+  readChecksum?: ReadChecksum;
   swiftConf: SwiftConf;
   logger: Logger;
   /** Clock in seconds since the epoch; tests move it. Default Date.now()/1000. */
   now?: () => number;
 }
+
+export type ReadChecksum = 'crc32' | 'md5';
 
 export type ObjectState =
   | { kind: 'absent' }

@@ -4,6 +4,7 @@
  * Every key and default is documented in etc/object-server.conf.
  */
 import { ConfigError, ConfigFile, type ConfigSection, DEFAULT_SWIFT_DIR } from '@swiftlet/common';
+import type { ReadChecksum } from '@swiftlet/diskfile';
 
 /** Swift's default `allowed_headers`: stored on PUT/POST and returned on GET/HEAD. */
 export const DEFAULT_ALLOWED_HEADERS = [
@@ -38,6 +39,7 @@ export interface ObjectServerConfig {
   clientTimeoutMs: number;
   maxUploadTimeMs: number;
   fallocateReserve: FallocateReserve;
+  readChecksum: ReadChecksum;
   reconCachePath: string;
   logLevel: string;
   logRequests: boolean;
@@ -82,6 +84,12 @@ function common(sec: ConfigSection): Pick<ObjectServerConfig, 'devices' | 'mount
   };
 }
 
+function readChecksum(value: string, file: string): ReadChecksum {
+  const v = value.trim().toLowerCase();
+  if (v === 'crc32' || v === 'md5') return v;
+  throw new ConfigError(`${file} [object-server] read_checksum "${value}": expected crc32 or md5`);
+}
+
 export function objectServerConfig(conf: ConfigFile): ObjectServerConfig {
   const sec = conf.section('object-server');
   const workers = sec.string('workers', '1');
@@ -98,6 +106,7 @@ export function objectServerConfig(conf: ConfigFile): ObjectServerConfig {
     clientTimeoutMs: sec.number('client_timeout', 60, { min: 0 }) * 1000,
     maxUploadTimeMs: sec.number('max_upload_time', 86400, { min: 0 }) * 1000,
     fallocateReserve: parseFallocateReserve(sec.string('fallocate_reserve', '1%'), `${conf.file} [object-server]`),
+    readChecksum: readChecksum(sec.string('read_checksum', 'crc32'), conf.file),
     logRequests: sec.boolean('log_requests', true),
     allowedHeaders: sec.list('allowed_headers', DEFAULT_ALLOWED_HEADERS),
     maxSyncEntryBytes: sec.number('max_sync_entry_bytes', 5368709122 + 1024 * 1024, { min: 1 }),

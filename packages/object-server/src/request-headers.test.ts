@@ -57,7 +57,7 @@ describe('paths', () => {
 describe('config', () => {
   it('defaults as documented', () => {
     const c = objectServerConfig(ConfigFile.parse(''));
-    expect(c).toMatchObject({ devices: '/srv/node', mountCheck: true, bindIp: '0.0.0.0', bindPort: 6200, workers: 1, swiftDir: '/etc/swiftlet', reclaimAgeS: 604800, nodeTimeoutMs: 3000, connTimeoutMs: 500, fallocateReserve: { percent: 1 }, reconCachePath: '/var/cache/swiftlet' });
+    expect(c).toMatchObject({ devices: '/srv/node', mountCheck: true, bindIp: '0.0.0.0', bindPort: 6200, workers: 1, swiftDir: '/etc/swiftlet', reclaimAgeS: 604800, nodeTimeoutMs: 3000, connTimeoutMs: 500, fallocateReserve: { percent: 1 }, readChecksum: 'crc32', reconCachePath: '/var/cache/swiftlet' });
     expect(objectUpdaterConfig(ConfigFile.parse(''))).toMatchObject({ intervalS: 300, concurrency: 8, nodeTimeoutMs: 10000, slowdownS: 0.01 });
   });
   it('[DEFAULT] inherited, section wins; fallocate_reserve forms', () => {
@@ -68,5 +68,11 @@ describe('config', () => {
     expect(parseFallocateReserve('2.5%', 'x')).toEqual({ percent: 2.5 });
     expect(() => parseFallocateReserve('lots', 'f [object-server]')).toThrow(/fallocate_reserve/);
     expect(() => objectServerConfig(ConfigFile.parse('[DEFAULT]\nbind_port = x\n', 'f.conf'))).toThrow(/f.conf \[object-server\] bind_port must be a number/);
+  });
+  it('read_checksum: crc32 or md5, anything else refused', () => {
+    expect(objectServerConfig(ConfigFile.parse('[object-server]\nread_checksum = MD5\n')).readChecksum).toBe('md5');
+    expect(() => objectServerConfig(ConfigFile.parse('[object-server]\nread_checksum = sha1\n', 'f.conf'))).toThrow(
+      'f.conf [object-server] read_checksum "sha1": expected crc32 or md5',
+    );
   });
 });

@@ -30,6 +30,7 @@ export async function startObjectServer(configFile: string, opts: { logger?: Log
     mountCheck: config.mountCheck,
     reclaimAgeS: config.reclaimAgeS,
     fallocateReserve: config.fallocateReserve,
+    readChecksum: config.readChecksum,
     swiftConf,
     logger: logger.child({ module: 'diskfile' }),
   });
