@@ -147,6 +147,16 @@ async function readText(path: string): Promise<string | null> {
   }
 }
 
+/** readText's direct form (io.ts: a settled partition's reads are direct calls). */
+function readTextSync(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
 /** Journals `suffix` as invalid (lock-free, see the header). The partition folder must exist. */
 export async function invalidateSuffix(partDir: string, suffix: string): Promise<void> {
   const journal = openJournal(partDir, suffix);
@@ -323,13 +333,8 @@ function journalPending(partDir: string): boolean {
  */
 function settledHashes(partDir: string, listdir: boolean): Record<string, string> | undefined {
   if (journalPending(partDir)) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(join(partDir, HASHES_FILE), 'utf8');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const text = readTextSync(join(partDir, HASHES_FILE));
+  if (text === null) return undefined;
   const result = parseSettledHashes(text);
   if (result === undefined) return undefined;
   // The periodic re-listing: a suffix folder the cache does not know needs the locked path.
@@ -362,14 +367,8 @@ export function settledDigest(partDir: string): string | undefined {
   }
   const found = DIGEST_PREFIX_RE.exec(head);
   if (found) return found[1];
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-  const hashes = parseSettledHashes(text);
+  const text = readTextSync(path);
+  const hashes = text === null ? undefined : parseSettledHashes(text);
   return hashes === undefined ? undefined : hashesDigest(hashes);
 }
 

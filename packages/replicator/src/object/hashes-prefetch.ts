@@ -12,7 +12,7 @@
  * Anything that goes wrong with a batch (peer down, 507, an older server without the batch route)
  * leaves its partitions to the per-partition REPLICATE, which handles each case as before.
  *
- * With `localDigest`, each request carries the digest of our suffix hashes for every partition of
+ * With `localDigests`, each request carries the digest of our suffix hashes for every partition of
  * the window, and the peer answers "same" for those it holds identically (hash-cache.ts,
  * hashesDigest): an in-sync partition then costs one small file read on each side and a few bytes
  * on the wire, however many suffixes it has. The job compares the digest it was answered for with
@@ -92,7 +92,14 @@ export class RemoteHashesPrefetch {
     for (const { target, policy, members } of groups.values()) {
       const batch = (async () => {
         const mine = await digests;
-        const byPartition = mine && new Map(members.flatMap(({ job }) => (mine.has(job) ? [[job.partition, mine.get(job) as string] as const] : [])));
+        let byPartition: Map<number, string> | undefined;
+        if (mine) {
+          byPartition = new Map();
+          for (const { job } of members) {
+            const digest = mine.get(job);
+            if (digest !== undefined) byPartition.set(job.partition, digest);
+          }
+        }
         return this.peers.replicateMany(target, policy, members.map((m) => m.job.partition), this.signal, byPartition);
       })()
         .catch((err: unknown) => {
