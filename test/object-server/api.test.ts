@@ -361,6 +361,8 @@ describe('service endpoints', () => {
     const h = await request(port, 'GET', '/healthcheck');
     expect(h.status).toBe(200);
     expect(h.text).toBe('OK');
+    // The launcher tells its own server from another one on the same port by this pid.
+    expect(h.headers['x-swiftlet-server-pid']).toBe(String(srv.proc.pid));
     const du = JSON.parse((await request(port, 'GET', '/recon/diskusage')).text) as { device: string; size: number; avail: number; used: number }[];
     expect(du.map((d) => d.device)).toEqual(['sda', 'sdb']);
     expect(du[0]?.size).toBeGreaterThan(0);

@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { SERVER_PID_HEADER } from '@swiftlet/common';
 import { programEnvironment } from './runtime-env.js';
 
 /** Root of the checkout (packages/cluster/{src,dist}/ -> ../../..). */
@@ -138,7 +139,9 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
         async () => {
           if (gone()) throw new Error(`${opts.name} exited with code ${child.exitCode}`);
           const res = await fetch(url).catch(() => undefined);
-          return res?.status === 200;
+          // Another server on the same port (handed to two launchers) is not ours.
+          const who = res?.headers.get(SERVER_PID_HEADER);
+          return res?.status === 200 && (who === null || who === undefined || who === String(pid));
         },
         { timeoutMs: opts.startTimeoutMs ?? 60_000, what: `${opts.name} at ${url}` },
       );

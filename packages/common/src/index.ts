@@ -5,3 +5,4 @@ export * from './timestamp.js';
 export * from './swift-conf.js';
 export * from './durable.js';
 export * from './backend-client.js';
+export * from './healthcheck.js';

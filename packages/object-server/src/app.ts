@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
-import { BadRequestError, StoreError, type SwiftConf } from '@swiftlet/common';
+import { BadRequestError, SERVER_PID_HEADER, serverPid, StoreError, type SwiftConf } from '@swiftlet/common';
 import type { DiskFileManager } from '@swiftlet/diskfile';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
@@ -129,6 +129,7 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
 
   const router = new Router();
   router.get('/healthcheck', (ctx) => {
+    ctx.set(SERVER_PID_HEADER, serverPid());
     ctx.type = 'text/plain';
     ctx.body = 'OK';
   });

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Koa from 'koa';
-import { StoreError, type Logger } from '@swiftlet/common';
+import { SERVER_PID_HEADER, serverPid, StoreError, type Logger } from '@swiftlet/common';
 
 export interface AppState {
   txId: string;
@@ -49,6 +49,7 @@ export function createBaseApp(logger: Logger): Koa<AppState> {
   });
   app.use(async (ctx, next) => {
     if (ctx.path === '/healthcheck' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.set(SERVER_PID_HEADER, serverPid());
       ctx.type = 'text/plain';
       ctx.body = 'OK';
       return;

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
-import { StoreError, type Logger } from '@swiftlet/common';
+import { SERVER_PID_HEADER, serverPid, StoreError, type Logger } from '@swiftlet/common';
 import { BucketRegistry } from './bucket-registry.js';
 import {
   createBucket,
@@ -196,6 +196,7 @@ export function createS3App(opts: S3AppOptions): Koa {
     try {
       if (ctx.method === 'GET' && rawPath === '/healthcheck' && !hasAuth({ method: 'GET', rawPath, rawQuery, headers })) {
         ctx.status = 200;
+        ctx.set(SERVER_PID_HEADER, serverPid());
         ctx.type = 'text/plain';
         ctx.body = 'OK';
         return;
