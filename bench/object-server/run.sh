@@ -5,12 +5,16 @@
 # 4 KiB and 64 KiB PUT and GET at 16 and 64 connections (wrk + Lua), one 1 GiB PUT and GET,
 # fsync on for both (both servers' defaults). Swiftlet runs with the environment of its systemd unit
 # (UV_THREADPOOL_SIZE=32, NODE_OPTIONS=--max-semi-space-size=4, MALLOC_TRIM_THRESHOLD_=33554432, MALLOC_MMAP_THRESHOLD_=4194304). Prints a markdown table; bounded to a few minutes.
+# Both run one worker process per core (Swift's default `workers = auto`; ours is set to auto here).
+# Every timed cell follows an untimed warm-up of WARM seconds (default 3) of the same requests
+# against the same server, as a long-running server is warm (Node compiles hot code as it runs).
 #   bench/object-server/run.sh [seconds-per-run (default 8)]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 ANCHOR=/work/shared/anchors/swift
 DUR="${1:-8}"
+WARM="${WARM:-3}"
 SWIFT_PORT=6210
 SWIFT_DEV_DIR=/tmp/anchor-swift/srv/1/node/objbench
 WORK="$(mktemp -d /tmp/swiftlet-objbench.XXXXXX)"
@@ -45,6 +49,7 @@ mount_check = false
 bind_ip = 127.0.0.1
 bind_port = $PORT
 swift_dir = $WORK/etc
+workers = ${OURS_WORKERS:-auto}
 CONF
 UV_THREADPOOL_SIZE=32 NODE_OPTIONS=--max-semi-space-size=4 MALLOC_TRIM_THRESHOLD_=33554432 MALLOC_MMAP_THRESHOLD_=4194304 node "$ROOT/packages/object-server/bin/swiftlet-object-server.js" "$WORK/object-server.conf" > "$WORK/object-server.log" 2>&1 &
 OURS_PID=$!
@@ -53,8 +58,11 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null
 # CPU seconds (user+system) used so far by a set of processes: a load-independent cost per op.
 cpu_s() { local t=0; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t/hz}'; }
 swift_pids() { pgrep -f "object-server/1.conf" | tr '\n' ' '; }
-rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
-hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/status"; }
+# Our processes: the primary and its workers (node:cluster). Memory is per process, the largest shown.
+ours_pids() { echo "$OURS_PID $(pgrep -P "$OURS_PID" | tr '\n' ' ')"; }
+max_status() { local m=0 v; for p in $(ours_pids); do v=$(awk -v k="$1:" '$1 == k {printf "%.0f", $2/1024}' "/proc/$p/status" 2>/dev/null); [ -n "$v" ] && [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }
+rss_mib() { max_status VmRSS; }
+hwm_mib() { max_status VmHWM; }
 
 # wrk -> "ops/s MiB/s errors"
 run_wrk() { # port script conns size prefix
@@ -79,7 +87,8 @@ for size in 4096 65536; do
     for op in put get; do
       for who in swiftlet swift; do
         port=$([ $who = swift ] && echo $SWIFT_PORT || echo $PORT)
-        pids=$([ $who = swift ] && swift_pids || echo "$OURS_PID")
+        pids=$([ $who = swift ] && swift_pids || ours_pids)
+        [ "$WARM" != 0 ] && DUR=$WARM run_wrk "$port" "$op.lua" "$conns" "$size" "$([ $op = get ] && echo "g$size" || echo "w$size-$conns")" >/dev/null
         c0=$(cpu_s $pids)
         R[$who-$op-$size-$conns]=$(run_wrk "$port" "$op.lua" "$conns" "$size" "$([ $op = get ] && echo "g$size" || echo "p$size-$conns")")
         R[cpu-$who-$op-$size-$conns]=$(awk -v a="$c0" -v b="$(cpu_s $pids)" 'BEGIN {printf "%.2f", b - a}')
@@ -99,7 +108,7 @@ DD_R=$(dd if="$WORK/dd.bin" of=/dev/null bs=1M 2>&1 | awk '/copied/ {print $(NF-
 rm -f "$WORK/dd.bin"
 MD5=$(openssl speed -seconds 2 -bytes 1048576 -evp md5 2>/dev/null | awk '/^md5/ {print $NF}')
 HWM=$(hwm_mib)
-ANON=$(awk '/^Anonymous/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/smaps_rollup")
+ANON=0; for p in $(ours_pids); do a=$(awk '/^Anonymous/ {printf "%.0f", $2/1024}' "/proc/$p/smaps_rollup"); [ "$a" -gt "$ANON" ] && ANON=$a; done
 
 
 {
@@ -121,5 +130,5 @@ ANON=$(awk '/^Anonymous/ {printf "%.0f", $2/1024}' "/proc/$OURS_PID/smaps_rollup
     console.log(`| GET | 1 GiB | 1 | ${o.getS.toFixed(2)} s | ${s.getS.toFixed(2)} s | ${(s.getS / o.getS).toFixed(2)}× | ${f(mib(o) / o.getS)} | ${f(mib(s) / s.getS)} | n/a | ${process.argv[3]} | 0/0 |`);
   ' "$BIG_OURS" "$BIG_SWIFT" "$RSS_BIG"
   echo
-  echo "Bounds on this machine: dd write 1 GiB + fdatasync: $DD_W; dd read (page cache): $DD_R; openssl md5 (1 MiB blocks): $MD5 (k bytes/s). Peak RSS of our server over the whole run (VmHWM): ${HWM} MiB; at the end ${ANON} MiB of it anonymous (the rest is mostly the node binary's pages, shared with every Node process)."
+  echo "Bounds on this machine: dd write 1 GiB + fdatasync: $DD_W; dd read (page cache): $DD_R; openssl md5 (1 MiB blocks): $MD5 (k bytes/s). Our server: $(($(ours_pids | wc -w))) processes (primary + workers). Peak RSS of the largest over the whole run (VmHWM): ${HWM} MiB; at the end ${ANON} MiB of it anonymous (the rest is mostly the node binary's pages, shared with every Node process)."
 }

@@ -37,7 +37,7 @@ for (let i = 1; i <= 4; i++) {
   await writeFile(
     n.conf,
     iniText({
-      DEFAULT: { devices: n.devicesDir, mount_check: false, bind_ip: '127.0.0.1', bind_port: n.port, swift_dir: swiftDir, recon_cache_path: join(dir, `recon${i}`), log_level: 'info' },
+      DEFAULT: { devices: n.devicesDir, mount_check: false, bind_ip: '127.0.0.1', bind_port: n.port, swift_dir: swiftDir, recon_cache_path: join(dir, `recon${i}`), log_level: 'info', workers: process.env.BENCH_OBJECT_WORKERS ?? 1 },
       'object-server': { log_requests: false },
       'object-replicator': { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 1), stats_interval: 3600 },
     }),
@@ -113,10 +113,21 @@ function runReplicator(n, nodeArgs = []) {
   });
 }
 
-/** User + system CPU seconds a process has used so far (/proc/<pid>/stat fields 14 and 15). */
+/**
+ * User + system CPU seconds a process and its live children (an object server's workers) have
+ * used so far (/proc/<pid>/stat fields 14 and 15).
+ */
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  let s = (Number(fields[11]) + Number(fields[12])) / 100;
+  let children = '';
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    // gone, or no children file
+  }
+  for (const c of children.split(' ').filter(Boolean)) s += cpuSeconds(Number(c));
+  return s;
 }
 
 async function countData(n) {
@@ -167,12 +178,15 @@ try {
     let maxRss = 0;
     let bytesSent = 0;
     let passes = 0;
+    let replicatorsCpu = 0;
+    const serversCpu0 = servers.reduce((a, s) => a + cpuSeconds(s.pid), 0);
     const ta = Date.now();
     for (;;) {
       passes++;
       const runs = await Promise.all(nodes.slice(1).map((n) => runReplicator(n)));
       for (const r of runs) {
         maxRss = Math.max(maxRss, r.maxRssKiB);
+        replicatorsCpu += r.cpuS;
         bytesSent += (r.summary.stats.bytes_sent ?? 0) + (r.summary.stats.control_bytes ?? 0);
       }
       const { count } = await countData(nodes[0]);
@@ -180,6 +194,8 @@ try {
     }
     result.a_refillS = (Date.now() - ta) / 1000;
     result.a_passes = passes;
+    result.a_objectServersCpuS = Math.round((servers.reduce((a, s) => a + cpuSeconds(s.pid), 0) - serversCpu0) * 100) / 100;
+    result.a_replicatorsCpuS = Math.round(replicatorsCpu * 100) / 100;
     const after = await countData(nodes[0]);
     result.a_restored = after.count;
     result.c_bytesSent = bytesSent;

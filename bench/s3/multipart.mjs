@@ -4,6 +4,7 @@
 // s3api (the anchor on 127.0.0.1:8080, started with ./start.sh main only if not running, and then
 // stopped again). Same client, same run. Samples the Swiftlet proxy's VmRSS every 100 ms.
 //   node bench/s3/multipart.mjs [size-MiB (default 1024)]
+// SWIFTLET_ONLY=1 skips Swift (for profiling Swiftlet's side alone).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -112,7 +113,7 @@ let cluster;
 let rssMax = 0;
 let sampler;
 try {
-  if (!(await healthy(SWIFT_EP))) {
+  if (process.env.SWIFTLET_ONLY !== '1' && !(await healthy(SWIFT_EP))) {
     execFileSync('./start.sh', ['main'], { cwd: ANCHOR, stdio: 'ignore' });
     startedSwift = true;
     const end = Date.now() + 60_000;
@@ -132,14 +133,18 @@ try {
   // The proxy first: its own CPU is reported apart.
   const ourPids = [proxyPid, ...[...cluster.processes.values()].map((p) => p.pid).filter((p) => p && p !== proxyPid)];
   const ours = await run('Swiftlet', client(cluster.endpoint, user.accessKey, user.secretKey), 'mpubench', ourPids);
-  const swift = await run('Swift s3api', client(SWIFT_EP, 'test:tester', 'testing'), 'mpubench', swiftPids());
-  const r = (a, b) => (a / b).toFixed(2);
-  console.log(`| ${SIZE / MiB} MiB in ${PART / MiB} MiB parts, ${QUEUE} parallel | Swiftlet MiB/s | Swift MiB/s | ratio | server CPU s/GiB Swiftlet | Swift | ratio |`);
-  console.log('|---|---|---|---|---|---|---|');
-  console.log(`| upload (lib-storage Upload) | ${ours.upMiBs.toFixed(1)} | ${swift.upMiBs.toFixed(1)} | ${r(ours.upMiBs, swift.upMiBs)} | ${ours.upCpu.toFixed(1)} | ${swift.upCpu.toFixed(1)} | ${r(swift.upCpu, ours.upCpu)} |`);
-  console.log(`| download (one GetObject) | ${ours.downMiBs.toFixed(1)} | ${swift.downMiBs.toFixed(1)} | ${r(ours.downMiBs, swift.downMiBs)} | ${ours.downCpu.toFixed(1)} | ${swift.downCpu.toFixed(1)} | ${r(swift.downCpu, ours.downCpu)} |`);
-  console.log();
-  console.log(`Swiftlet proxy max VmRSS (sampled every 100 ms): ${rssMax.toFixed(0)} MiB; 1-min load average during the runs: Swiftlet ${ours.load}, Swift ${swift.load}; Swiftlet proxy alone CPU s/GiB (up/down): ${ours.proxyCpu}; ETags ${ours.etag} / ${swift.etag}`);
+  if (process.env.SWIFTLET_ONLY === '1') {
+    console.log(JSON.stringify({ ...ours, proxyMaxRssMiB: Math.round(rssMax) }));
+  } else {
+    const swift = await run('Swift s3api', client(SWIFT_EP, 'test:tester', 'testing'), 'mpubench', swiftPids());
+    const r = (a, b) => (a / b).toFixed(2);
+    console.log(`| ${SIZE / MiB} MiB in ${PART / MiB} MiB parts, ${QUEUE} parallel | Swiftlet MiB/s | Swift MiB/s | ratio | server CPU s/GiB Swiftlet | Swift | ratio |`);
+    console.log('|---|---|---|---|---|---|---|');
+    console.log(`| upload (lib-storage Upload) | ${ours.upMiBs.toFixed(1)} | ${swift.upMiBs.toFixed(1)} | ${r(ours.upMiBs, swift.upMiBs)} | ${ours.upCpu.toFixed(1)} | ${swift.upCpu.toFixed(1)} | ${r(swift.upCpu, ours.upCpu)} |`);
+    console.log(`| download (one GetObject) | ${ours.downMiBs.toFixed(1)} | ${swift.downMiBs.toFixed(1)} | ${r(ours.downMiBs, swift.downMiBs)} | ${ours.downCpu.toFixed(1)} | ${swift.downCpu.toFixed(1)} | ${r(swift.downCpu, ours.downCpu)} |`);
+    console.log();
+    console.log(`Swiftlet proxy max VmRSS (sampled every 100 ms): ${rssMax.toFixed(0)} MiB; 1-min load average during the runs: Swiftlet ${ours.load}, Swift ${swift.load}; Swiftlet proxy alone CPU s/GiB (up/down): ${ours.proxyCpu}; ETags ${ours.etag} / ${swift.etag}`);
+  }
 } finally {
   if (sampler) clearInterval(sampler);
   if (cluster) await cluster.stop();

@@ -5,12 +5,15 @@
 # presigned URLs prepared beforehand (4 KiB and 64 KiB PutObject/GetObject at 16 and 64
 # connections; wrk timeout 30 s, so that slow answers count as slow, not as errors), then curl
 # for a 1 GiB upload and download. Prints a markdown table.
+# Every timed cell follows an untimed warm-up of WARM seconds (default 3) of the same requests
+# (PUTs to their own names), for both systems: a long-running server is warm.
 #   bench/s3/run.sh [seconds-per-run (default 8)]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 ANCHOR=/work/shared/anchors/swift
 DUR="${1:-8}"
+WARM="${WARM:-3}"
 WORK="$(mktemp -d /tmp/swiftlet-s3bench.XXXXXX)"
 BUCKET="s3bench-$(date +%s)"
 CL_PID=""
@@ -54,6 +57,7 @@ for who in swiftlet swift; do
     node "$HERE/presign.mjs" "${EP[$who]}" "${KEY[$who]}" "${SECRET[$who]}" $REGION "$BUCKET" GET "g$size" 256 "$WORK/$who-get-$size.urls"
     for conns in 16 64; do
       node "$HERE/presign.mjs" "${EP[$who]}" "${KEY[$who]}" "${SECRET[$who]}" $REGION "$BUCKET" PUT "p$size-$conns" 20000 "$WORK/$who-put-$size-$conns.urls"
+      node "$HERE/presign.mjs" "${EP[$who]}" "${KEY[$who]}" "${SECRET[$who]}" $REGION "$BUCKET" PUT "w$size-$conns" 5000 "$WORK/$who-warm-$size-$conns.urls"
     done
   done
   node "$HERE/presign.mjs" "${EP[$who]}" "${KEY[$who]}" "${SECRET[$who]}" $REGION "$BUCKET" PUT big 1 "$WORK/$who-put-big.urls"
@@ -76,6 +80,8 @@ for size in 4096 65536; do
     for op in put get; do
       for who in swiftlet swift; do
         if [ $op = put ]; then urls="$WORK/$who-put-$size-$conns.urls"; else urls="$WORK/$who-get-$size.urls"; fi
+        warm=$([ $op = put ] && echo "$WORK/$who-warm-$size-$conns.urls" || echo "$urls")
+        [ "$WARM" != 0 ] && DUR=$WARM run_wrk "${EP[$who]}" "$warm" "${op^^}" "$size" "$conns" >/dev/null
         R[$who-$op-$size-$conns]=$(run_wrk "${EP[$who]}" "$urls" "${op^^}" "$size" "$conns")
         if [ $who = swiftlet ]; then R[rss-$op-$size-$conns]=$(rss_mib); fi
       done

@@ -8,7 +8,11 @@ import { startCluster } from '../../packages/cluster/dist/index.js';
 
 const dir = process.argv[2];
 const user = { accessKey: 'bench', secretKey: 'bench-secret', account: 'AUTH_bench' };
-const cluster = await startCluster({ dir, nodes: 4, replicas: 3, partPower: 10, daemons: false, users: [user] });
+// BENCH_PROXY_WORKERS / BENCH_OBJECT_WORKERS: processes per server (`workers`), 1 when unset
+// (with several proxy workers, run.sh's proxy RSS figures are the primary's only).
+const workers = (v) => ({ DEFAULT: { workers: Number(v ?? 1) } });
+const extraConf = { proxy: workers(process.env.BENCH_PROXY_WORKERS), object: workers(process.env.BENCH_OBJECT_WORKERS) };
+const cluster = await startCluster({ dir, nodes: 4, replicas: 3, partPower: 10, daemons: false, users: [user], extraConf });
 const proxy = cluster.processes.get('proxy-server');
 writeFileSync(
   join(dir, 'ready.json'),
