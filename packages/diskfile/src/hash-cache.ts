@@ -41,13 +41,17 @@
  * commits). The hash folder fsync after the link commits both.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurable } from '@swiftlet/common';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, SUFFIX_RE } from './layout.js';
 import { cleanupHashDir, isCode, stateSignature } from './ondisk.js';
+import { openFd } from './io.js';
 import { withLock } from './partition-lock.js';
+
+/** open(2) flags of a journal append that must not create the journal. */
+const APPEND_EXISTING = constants.O_WRONLY | constants.O_APPEND;
 
 const VERSION = 1;
 const MD5_RE = /^[0-9a-f]{32}$/;
@@ -159,7 +163,7 @@ function readTextSync(path: string): string | null {
 
 /** Journals `suffix` as invalid (lock-free, see the header). The partition folder must exist. */
 export async function invalidateSuffix(partDir: string, suffix: string): Promise<void> {
-  const journal = openJournal(partDir, suffix);
+  const journal = await openJournal(partDir, suffix);
   try {
     journal.append(true);
   } finally {
@@ -176,12 +180,21 @@ export interface SuffixJournal {
  * The journal of one write: `append(false)` before the publish (crash safety; may land in a
  * journal a consolidation is taking, which the checked second entry makes harmless), then
  * `append(true)` after it. One open file serves both, to save syscalls on the write path. Direct
- * calls (a few microseconds each, see io.ts).
+ * calls (a few microseconds each, see io.ts), except the creation of a missing journal.
  */
-export function openJournal(partDir: string, suffix: string): SuffixJournal {
+export async function openJournal(partDir: string, suffix: string): Promise<SuffixJournal> {
   const path = join(partDir, INVALID_FILE);
   const line = `${suffix}\n`;
-  let fd = openSync(path, 'a');
+  let fd: number;
+  try {
+    // The journal usually exists: a direct open that does not create.
+    fd = openSync(path, APPEND_EXISTING);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+    // Each consolidation renames it away, so the next write creates it: a creation, which goes to
+    // the thread pool as every creation does (io.ts: inode allocation may wait on the disk).
+    fd = await openFd(path, 'a');
+  }
   return {
     append(verify: boolean): void {
       for (;;) {

@@ -223,7 +223,7 @@ export class DiskFileManager {
     const target = join(hashDir, name);
     // Folders created here are fsync'd after the link, together with it (one fsync per folder).
     let topCreated = await mkdir(hashDir, { recursive: true });
-    const journal = openJournal(partDir, suffix);
+    const journal = await openJournal(partDir, suffix);
     try {
       journal.append(false);
       for (let attempt = 0; ; attempt++) {
