@@ -5,7 +5,7 @@
 // stopped again). Same client, same run. Samples the Swiftlet proxy's VmRSS every 100 ms.
 //   node bench/s3/multipart.mjs [size-MiB (default 1024)]
 // SWIFTLET_ONLY=1 skips Swift (for profiling Swiftlet's side alone). DOWNLOADS=n: downloads of
-// the object, one after the other (default 2); the table gives the last, the note all of them.
+// the object, one after the other (default 3); the table gives the last, the note all of them.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +20,7 @@ const MiB = 1024 * 1024;
 const SIZE = Number(process.argv[2] ?? 1024) * MiB;
 const PART = 16 * MiB;
 const QUEUE = 8;
-const DOWNLOADS = Number(process.env.DOWNLOADS ?? 2);
+const DOWNLOADS = Number(process.env.DOWNLOADS ?? 3);
 const ANCHOR = '/work/shared/anchors/swift';
 const SWIFT_EP = 'http://127.0.0.1:8080';
 
@@ -96,8 +96,8 @@ async function run(name, c, bucket, pids) {
   // The upload's dirty pages (three replicas of it) are written out first, so that the kernel's
   // writeback does not compete with the download (the same for both systems).
   execFileSync('sync');
-  // Downloaded twice: the first GET of a fresh process runs while Node compiles its code; the
-  // second is what a long-running server gives. Both are reported; the table uses the second.
+  // Downloaded DOWNLOADS times: the first GET of a fresh process runs while Node compiles its code; the
+  // later ones are what a long-running server gives. All are reported; the table uses the last.
   const downloads = [];
   for (let i = 0; i < DOWNLOADS; i++) {
     const cpu0 = cpuSeconds(pids);

@@ -107,9 +107,17 @@ HWM_ALL=$(hwm_mib)
 # The target is the proxy's memory during the 1 GiB transfers: reset its peak (VmHWM) first.
 echo 5 > "/proc/$PROXY_PID/clear_refs"
 RSS_BEFORE_BIG=$(rss_mib)
+# The download is made DOWNLOADS times (default 3) after a sync (the upload's writeback must not
+# compete with it); the table gives the last (a long-running proxy is warm), the note every one.
+DOWNLOADS="${DOWNLOADS:-3}"
 for who in swiftlet swift; do
   R[$who-bigput]=$(curl -sS -X PUT -T "$WORK/big" -H 'Content-Type: application/octet-stream' -o /dev/null -w '%{http_code} %{speed_upload}' "${EP[$who]}$(head -1 "$WORK/$who-put-big.urls")")
-  R[$who-bigget]=$(curl -sS -o /dev/null -w '%{http_code} %{speed_download}' "${EP[$who]}$(head -1 "$WORK/$who-get-big.urls")")
+  sync
+  R[$who-gets]=""
+  for _ in $(seq "$DOWNLOADS"); do
+    R[$who-bigget]=$(curl -sS -o /dev/null -w '%{http_code} %{speed_download}' "${EP[$who]}$(head -1 "$WORK/$who-get-big.urls")")
+    R[$who-gets]="${R[$who-gets]} $(awk '{printf "%.0f", $2 / 1048576}' <<<"${R[$who-bigget]}")"
+  done
   curl -sS -X DELETE -o /dev/null "${EP[$who]}$(head -1 "$WORK/$who-delete-big.urls")" || true
 done
 HWM=$(hwm_mib)
@@ -138,3 +146,4 @@ for op in bigput bigget; do
 done
 echo
 echo "Swiftlet proxy peak RSS (VmHWM): ${HWM_ALL} MiB over the small-object cells; ${HWM} MiB during the 1 GiB transfers (${RSS_BEFORE_BIG} MiB when they started)"
+echo "1 GiB downloads in turn (MiB/s): Swiftlet${R[swiftlet-gets]}; Swift${R[swift-gets]} (the table gives the last)"
