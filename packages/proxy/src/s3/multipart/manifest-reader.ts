@@ -54,9 +54,10 @@ interface PartWindow {
  * The parts' windows as one byte stream. Each part's backend body is passed on chunk by chunk
  * (paused when the client is slower, resumed by _read), the next part's GET is already asked for
  * while this one streams, and a part that fails, is short, or is not the one the manifest names
- * destroys the stream. Hand-written rather than an async generator over the bodies: that cost a
- * promise per chunk, and a fresh proxy served its first multipart downloads at 0.6-0.8× the speed
- * of the plain GET path (bench/RESULTS.md, Multipart).
+ * destroys the stream. Hand-written rather than `for await` over the bodies in an async generator:
+ * a paused-mode read() joins the chunks buffered meanwhile into a new Buffer and every chunk costs
+ * promises (warm multipart downloads in one cluster: 283-412 MiB/s that way, 472-517 MiB/s this
+ * way; bench/RESULTS.md, Multipart).
  */
 class PartsStream extends Readable {
   private index = 0;
@@ -144,7 +145,7 @@ class PartsStream extends Readable {
     }
     if (c.length > this.want) c = c.subarray(0, this.want);
     this.want -= c.length;
-    const more = c.length === 0 || this.push(c);
+    const more = this.push(c);
     if (this.want === 0) {
       const body = this.body as Readable;
       this.release(body);
