@@ -4,8 +4,6 @@
  * the suffix invalid -> link into the hash folder -> fsync the folder -> journal again -> unlink the
  * tmp name -> cleanup (see hash-cache.ts for why in that order).
  */
-import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,13 +19,11 @@ import { BodyReader } from './body-reader.js';
 import { CorruptFileError, UnprocessableEntityError } from './errors.js';
 import { fileName, hashDir, partitionDir, suffixOf, type FileKind } from './layout.js';
 import type { DiskFileManager } from './manager.js';
+import { BodyWriter } from './body-writer.js';
 import { closeQuietly, fdatasyncFd, writeAllFd } from './io.js';
 import { BODY_CRC32_KEY, encodeTrailer, formatCrc32, parseCrc32, readMetadataFile, readMetadataFromFd } from './metadata-file.js';
 import { chooseFiles, isCode, type OnDiskChoice } from './ondisk.js';
 import type { ObjectState, ObjectStateObject } from './types.js';
-
-/** Body writes are batched up to this many bytes per writev. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Headers a POST (.meta) replaces, besides X-Object-Meta-* (Swift's default allowed_headers). */
 const POST_REPLACED = new Set(
@@ -260,55 +256,37 @@ export class DiskFile {
     await this.mgr.checkReserve(devPath, opts.contentLength ?? 0);
     const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
-    let size = 0;
+    let size: number;
     try {
-      const md5 = createHash('md5');
-      let crc = 0;
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      // One batch is written on the thread pool while the next one is received and hashed (the
-      // writes stay in order: the next starts only after the previous one is done).
-      let writing: Promise<void> | undefined;
+      const writer = new BodyWriter(fd);
       try {
         for await (const raw of body) {
           const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
-          size += chunk.length;
-          if (opts.contentLength !== undefined && size > opts.contentLength) {
+          if (opts.contentLength !== undefined && writer.size + chunk.length > opts.contentLength) {
             throw new BadRequestError(`body longer than Content-Length ${opts.contentLength}`);
           }
-          md5.update(chunk);
-          crc = crc32(chunk, crc);
-          batch.push(chunk);
-          batchBytes += chunk.length;
-          if (batchBytes >= WRITE_BATCH_BYTES) {
-            if (writing) await writing;
-            writing = writeAllFd(fd, batch);
-            // Until it is awaited, a failed write must not count as an unhandled rejection.
-            writing.catch(() => undefined);
-            batch = [];
-            batchBytes = 0;
-          }
+          await writer.add(chunk);
         }
       } catch (err) {
-        await writing?.catch(() => undefined);
+        await writer.settle();
         if (err instanceof StoreError || isCode(err, 'ENOSPC') || isCode(err, 'EIO')) throw err;
         throw new ClientDisconnectError(`body stream failed: ${(err as Error).message}`);
       }
-      if (writing) await writing;
+      size = writer.size;
       if (opts.contentLength !== undefined && size !== opts.contentLength) {
+        await writer.settle();
         throw new ClientDisconnectError(`body ended after ${size} of ${opts.contentLength} bytes`);
       }
-      etag = md5.digest('hex');
+      etag = writer.md5Hex();
       if (opts.expectedEtag !== undefined && stripEtag(opts.expectedEtag) !== etag) {
+        await writer.settle();
         throw new UnprocessableEntityError(`body MD5 ${etag} does not match ETag ${opts.expectedEtag}`);
       }
       const md = this.baseMetadata(timestamp, metadata);
       md['Content-Length'] = String(size);
       md['ETag'] = etag;
-      md[BODY_CRC32_KEY] = formatCrc32(crc);
-      batch.push(encodeTrailer(md));
-      await writeAllFd(fd, batch);
-      await fdatasyncFd(fd);
+      md[BODY_CRC32_KEY] = formatCrc32(writer.crc32);
+      await writer.finish(encodeTrailer(md));
       closeSync(fd);
     } catch (err) {
       closeQuietly(fd);
