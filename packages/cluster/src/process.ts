@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SERVER_PID_HEADER } from '@swiftlet/common';
-import { programEnvironment } from './runtime-env.js';
+import { programEnvironment, programNodeFlags } from './runtime-env.js';
 
 /** Root of the checkout (packages/cluster/{src,dist}/ -> ../../..). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -87,7 +87,8 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
   // Node refuses --cpu-prof in NODE_OPTIONS; SWIFTLET_CPU_PROF_DIR profiles every process started
   // here (benchmarks: where the CPU of a whole cluster goes).
   const profDir = process.env['SWIFTLET_CPU_PROF_DIR'];
-  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${opts.name}.${Date.now()}.cpuprofile`] : [];
+  const nodeArgs = opts.program ? [...programNodeFlags(opts.program)] : [];
+  if (profDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${opts.name}.${Date.now()}.cpuprofile`);
   // SWIFTLET_NODE_ARGS: more node flags for every process, e.g. --trace-gc (also refused in NODE_OPTIONS).
   nodeArgs.push(...(process.env['SWIFTLET_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   const child = spawn(process.execPath, [...nodeArgs, opts.script, ...(opts.args ?? [])], {

@@ -50,6 +50,25 @@ export const PROGRAM_ENVIRONMENT: Readonly<Record<string, Readonly<Record<string
 };
 
 /**
+ * Node flags that NODE_OPTIONS refuses, per program. Each program's bin carries the same ones in
+ * its `#!/usr/bin/env -S node ...` line (which the systemd units run); a test keeps the two equal.
+ */
+export const PROGRAM_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  // V8 starts a full mark-compact when the old generation plus the memory outside the heap grown
+  // since the last one passes a limit that, for this server's ~9 MiB heap, is ~20 MiB. Every
+  // received body chunk is outside memory until a scavenge frees it, and scavenges come every
+  // 32 MiB of such chunks: a large PUT started a mark-compact every ~30 MiB (35 per GiB, 0.5-0.8 s
+  // of CPU per GiB). A 48 MiB floor leaves room for that: none per GiB, and the resident set is
+  // unchanged (bench/RESULTS.md).
+  'object-server': ['--initial-old-space-size=48'],
+};
+
+/** The node flags to start `program` with (see PROGRAM_NODE_FLAGS). */
+export function programNodeFlags(program: string): readonly string[] {
+  return PROGRAM_NODE_FLAGS[program] ?? [];
+}
+
+/**
  * The environment to start `program` with, on top of `base` (default: this process's). Values the
  * caller already set win; NODE_OPTIONS are joined (ours first, so the caller's flags override).
  */
