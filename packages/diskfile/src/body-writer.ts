@@ -28,6 +28,11 @@ export class BodyWriter {
   /** The previous batch's write; one at a time, so the file is written in order. */
   private writing: Promise<void> | undefined;
   private flushing: Promise<void> | undefined;
+  /**
+   * A background flush's failure, kept for finish(): Linux reports a writeback error once per
+   * open file, so the final fdatasync would not see the one a background flush consumed.
+   */
+  private flushError: unknown;
   private unflushed = 0;
 
   constructor(private readonly fd: number) {}
@@ -63,11 +68,13 @@ export class BodyWriter {
     this.batchBytes = 0;
     if (this.unflushed >= FLUSH_EVERY_BYTES && this.flushing === undefined) {
       this.unflushed = 0;
-      const flush = fdatasyncFd(this.fd).finally(() => {
-        this.flushing = undefined;
-      });
-      flush.catch(() => undefined);
-      this.flushing = flush;
+      this.flushing = fdatasyncFd(this.fd)
+        .catch((err: unknown) => {
+          this.flushError ??= err;
+        })
+        .finally(() => {
+          this.flushing = undefined;
+        });
     }
   }
 
@@ -78,12 +85,13 @@ export class BodyWriter {
     this.batch = [];
     await writeAllFd(this.fd, [...rest, trailer]);
     if (this.flushing) await this.flushing;
+    if (this.flushError !== undefined) throw this.flushError;
     await fdatasyncFd(this.fd);
   }
 
   /** After a failure: waits for the write and flush in flight, so the caller may close the file. */
   async settle(): Promise<void> {
     await this.writing?.catch(() => undefined);
-    await this.flushing?.catch(() => undefined);
+    await this.flushing;
   }
 }
