@@ -3,7 +3,7 @@
  * integration and probe test, so that tests exercise exactly what operators run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -18,18 +18,50 @@ export function binPath(pkg: string, program: string): string {
   return join(REPO_ROOT, 'packages', pkg, 'dist', 'bin', `${program}.js`);
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The first port of the kernel's ephemeral range (outgoing connections take their local ports from
+ * it), or Linux's default when it cannot be read.
+ */
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 1024) return low;
+  } catch {
+    // Not Linux, or /proc not mounted: the default below.
+  }
+  return 32768;
+}
+
+/** Binds `port` on `host` and closes it again: whether it was free a moment ago. */
+function portFree(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, host, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : undefined;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, chosen at random below the ephemeral range:
+ * a port the kernel hands out (listen on 0) can be taken by any outgoing connection before the
+ * server that was given it binds it, and with many tests connecting at once one was (a storage
+ * server exited at start in CI). Falls back to the kernel's choice when no port below is free.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const high = ephemeralRangeStart() - 1;
+  const low = Math.min(10_000, high - 1000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await portFree(low + Math.floor(Math.random() * (high - low + 1)), host);
+    if (port !== undefined) return port;
+  }
+  const port = await portFree(0, host);
+  if (port === undefined) throw new Error(`no free TCP port on ${host}`);
+  return port;
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (no blind sleeps). */
