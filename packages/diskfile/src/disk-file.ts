@@ -257,8 +257,8 @@ export class DiskFile {
     const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size: number;
+    const writer = new BodyWriter(fd);
     try {
-      const writer = new BodyWriter(fd);
       try {
         for await (const raw of body) {
           const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
@@ -268,18 +268,15 @@ export class DiskFile {
           await writer.add(chunk);
         }
       } catch (err) {
-        await writer.settle();
         if (err instanceof StoreError || isCode(err, 'ENOSPC') || isCode(err, 'EIO')) throw err;
         throw new ClientDisconnectError(`body stream failed: ${(err as Error).message}`);
       }
       size = writer.size;
       if (opts.contentLength !== undefined && size !== opts.contentLength) {
-        await writer.settle();
         throw new ClientDisconnectError(`body ended after ${size} of ${opts.contentLength} bytes`);
       }
       etag = writer.md5Hex();
       if (opts.expectedEtag !== undefined && stripEtag(opts.expectedEtag) !== etag) {
-        await writer.settle();
         throw new UnprocessableEntityError(`body MD5 ${etag} does not match ETag ${opts.expectedEtag}`);
       }
       const md = this.baseMetadata(timestamp, metadata);
@@ -289,6 +286,8 @@ export class DiskFile {
       await writer.finish(encodeTrailer(md));
       closeSync(fd);
     } catch (err) {
+      // A write or flush may still be on the thread pool: the fd is closed after it.
+      await writer.settle();
       closeQuietly(fd);
       removeQuietly(tmp);
       if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
