@@ -19,8 +19,10 @@ node_modules/.package-lock.json: package.json package-lock.json $(wildcard packa
 
 install: node_modules/.package-lock.json
 
+# The one-file bundles of the programs come after the compile (packages/common/src/programs.ts).
 build: install
 	npx tsc --build
+	node packages/cluster/dist/bin/bundle-programs.js
 
 debian-deps:
 	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
@@ -48,6 +50,7 @@ bench: build
 
 clean:
 	npx tsc --build --clean
+	rm -rf packages/*/dist/bundle ring-builder/dist/bundle
 
 clean-data:
 	rm -rf var

@@ -1,8 +1,7 @@
 #!/bin/bash
 # Replication benchmark: Swiftlet's object replicator beside Swift 2.30.1's (SAIO anchor,
-# storage policy 1), same object count and size, in one run. Needs `make build` (or
-# `npx tsc -b packages/object-server packages/replicator packages/cluster`) and the anchor set up
-# (/work/shared/anchors/swift/setup.sh). Starts the anchor's servers (mode main) if they are not
+# storage policy 1), same object count and size, in one run. Needs `make build` (the programs'
+# bundles included) and the anchor set up (/work/shared/anchors/swift/setup.sh). Starts the anchor's servers (mode main) if they are not
 # running, and stops them again at the end if it started them.
 #   usage: bench/replication/run.sh [objects=10000] [objectBytes=4096]
 set -euo pipefail

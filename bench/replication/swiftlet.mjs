@@ -92,12 +92,12 @@ const populateS = (Date.now() - t0pop) / 1000;
 // ---- servers ---------------------------------------------------------------------------------
 const servers = [];
 for (const n of nodes) {
-  servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server', 'object-server'), program: 'object-server', args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
+  servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server'), program: 'object-server', args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
 }
 
 function runReplicator(n, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M CPU_S %U %S', process.execPath, ...nodeArgs, binPath('replicator', 'object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M CPU_S %U %S', process.execPath, ...nodeArgs, binPath('object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));

@@ -1,3 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher so that the bin exists before the TypeScript build; the program is src/cli.ts.
-import '../dist/cli.js';
+// Thin launcher, there before the build: runs the program (src/cli.ts) from its bundle when that
+// is up to date, else from its compiled modules (@swiftlet/common/programs says why).
+import { programEntry } from '@swiftlet/common/programs';
+
+await import(programEntry('ring-builder'));

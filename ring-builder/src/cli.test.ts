@@ -86,7 +86,7 @@ function expectRefused(file: string, args: string[], msg: RegExp): void {
 
 beforeAll(() => {
   if (!existsSync(CLI.replace(/bin\/swiftlet-ring-builder\.js$/, 'dist/cli.js'))) {
-    throw new Error('ring-builder is not built: run `npx tsc -b ring-builder` first');
+    throw new Error('ring-builder is not built: run `make build` first');
   }
   dir = mkdtempSync(join(tmpdir(), 'swiftlet-rb-cli-'));
 });

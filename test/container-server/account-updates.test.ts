@@ -98,19 +98,19 @@ describe('account server', () => {
     expect((await putRow('AUTH_u', 'later', 'x', 7)).status).toBe(201);
     await waitFor(async () => (await account(0, 'AUTH_u')).rows.find((r) => r.name === 'later')?.bytes === 7, { what: 'replica 0 updated' });
     // the updater cannot deliver everything: exit 1, records kept
-    const failed = await run(process.execPath, [binPath('container-server', 'container-updater'), cnode.conf]).catch((e: { code: number; stdout: string }) => e);
+    const failed = await run(process.execPath, [binPath('container-updater'), cnode.conf]).catch((e: { code: number; stdout: string }) => e);
     expect((failed as { code: number }).code).toBe(1);
     await cluster.stopNode(cnode);
     await cluster.startNode(cnode);
     await cluster.startNode(accountNode(1));
-    const ok = await run(process.execPath, [binPath('container-server', 'container-updater'), cnode.conf]);
+    const ok = await run(process.execPath, [binPath('container-updater'), cnode.conf]);
     const stats = JSON.parse(ok.stdout) as { attempted: number; failed: number };
     expect(stats.failed).toBe(0);
     const acc = await account(1, 'AUTH_u');
     expect(acc.rows.find((r) => r.name === 'later')).toMatchObject({ count: 1, bytes: 7 });
     expect(acc.headers.get('x-account-container-count')).toBe('2');
     // nothing left to deliver
-    const again = JSON.parse((await run(process.execPath, [binPath('container-server', 'container-updater'), cnode.conf])).stdout) as { attempted: number };
+    const again = JSON.parse((await run(process.execPath, [binPath('container-updater'), cnode.conf])).stdout) as { attempted: number };
     expect(again.attempted).toBe(0);
   });
 });

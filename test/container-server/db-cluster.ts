@@ -83,7 +83,7 @@ export class DbCluster {
   async startNode(n: DbNode): Promise<void> {
     n.server = await startProcess({
       name: `${n.kind}-server-${n.index}`,
-      script: binPath('container-server', `${n.kind}-server`),
+      script: binPath(`${n.kind}-server`),
       args: [n.conf],
       logFile: join(this.dir, `${n.kind}-server-${n.index}.log`),
       healthUrl: `http://127.0.0.1:${n.port}/healthcheck`,

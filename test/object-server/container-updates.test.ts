@@ -20,7 +20,7 @@ let containerConf: string;
 async function startContainerServer(): Promise<ServerProcess> {
   return startProcess({
     name: 'container-server',
-    script: binPath('container-server', 'container-server'),
+    script: binPath('container-server'),
     args: [containerConf],
     logFile: join(os.dir, 'container-server.log'),
     healthUrl: `http://127.0.0.1:${cport}/healthcheck`,
@@ -43,7 +43,7 @@ async function runUpdater(extra: Record<string, string | number> = {}): Promise<
     }),
   );
   const logFile = join(os.dir, `updater-${Date.now()}.log`);
-  const p = await startProcess({ name: 'object-updater', script: binPath('object-server', 'object-updater'), args: [conf, '--once'], logFile });
+  const p = await startProcess({ name: 'object-updater', script: binPath('object-updater'), args: [conf, '--once'], logFile });
   const code = await p.exited;
   expect(code).toBe(0);
   const lines = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

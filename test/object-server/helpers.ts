@@ -51,7 +51,7 @@ export async function startObjectServer(
   const logFile = join(dir, `object-server-${port}.log`);
   const proc = await startProcess({
     name: 'object-server',
-    script: binPath('object-server', 'object-server'),
+    script: binPath('object-server'),
     args: [conf],
     logFile,
     healthUrl: `http://127.0.0.1:${port}/healthcheck`,

@@ -149,13 +149,13 @@ export class Probe {
   }
 
   /** Runs one program with --once on the given nodes in parallel; each must exit 0 within the deadline. */
-  private async runOnce(pkg: string, program: string, nodes: StorageNode[], timeoutMs: number): Promise<OnceRun[]> {
+  private async runOnce(program: string, nodes: StorageNode[], timeoutMs: number): Promise<OnceRun[]> {
     const runs = nodes.map(async (node): Promise<OnceRun> => {
       const name = `${program}-${node.index}-once`;
       const t0 = Date.now();
       const proc = await startProcess({
         name,
-        script: binPath(pkg, program),
+        script: binPath(program),
         args: [node.confFiles.object, '--once'],
         logFile: join(this.dir, 'log', `${name}.log`),
       });
@@ -173,11 +173,11 @@ export class Probe {
   }
 
   replicateOnce(nodes = this.cluster.nodes, timeoutMs = 30_000): Promise<OnceRun[]> {
-    return this.runOnce('replicator', 'object-replicator', nodes, timeoutMs);
+    return this.runOnce('object-replicator', nodes, timeoutMs);
   }
 
   updateOnce(nodes = this.cluster.nodes, timeoutMs = 30_000): Promise<OnceRun[]> {
-    return this.runOnce('object-server', 'object-updater', nodes, timeoutMs);
+    return this.runOnce('object-updater', nodes, timeoutMs);
   }
 
   /** One container (or account) replication pass on every running server of that kind. */

@@ -69,7 +69,7 @@ export async function startObjectTier(opts: { withDb?: boolean } = {}): Promise<
     const conf = join(root, `object-server-${i}.conf`);
     servers[i] = await startProcess({
       name: `object-server-${i}`,
-      script: binPath('object-server', 'object-server'),
+      script: binPath('object-server'),
       args: [conf],
       logFile: join(root, `object-server-${i}.log`),
       healthUrl: `http://127.0.0.1:${d.port}/healthcheck`,
@@ -105,7 +105,7 @@ export async function startObjectTier(opts: { withDb?: boolean } = {}): Promise<
             dbServers.push(
               await startProcess({
                 name: `${kind}-server-${i}`,
-                script: binPath('container-server', `${kind}-server`),
+                script: binPath(`${kind}-server`),
                 args: [conf],
                 logFile: join(root, `${kind}-server-${i}.log`),
                 healthUrl: `http://127.0.0.1:${d.port}/healthcheck`,

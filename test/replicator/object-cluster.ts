@@ -120,7 +120,7 @@ export class ObjectCluster {
   async startServer(n: Node): Promise<void> {
     n.server = await startProcess({
       name: `object-server-${n.index}`,
-      script: binPath('object-server', 'object-server'),
+      script: binPath('object-server'),
       args: [n.conf],
       logFile: join(this.dir, `object-server-${n.index}.log`),
       healthUrl: `http://127.0.0.1:${n.port}/healthcheck`,
@@ -226,7 +226,7 @@ export class ObjectCluster {
     const t0 = Date.now();
     const p = await startProcess({
       name: `object-replicator-${n.index}`,
-      script: binPath('replicator', 'object-replicator'),
+      script: binPath('object-replicator'),
       args: [opts.confOverride ?? n.conf, '--once', ...args],
       logFile,
     });
@@ -249,7 +249,7 @@ export class ObjectCluster {
     const logFile = join(this.dir, `replicator-${n.index}-${Date.now()}.log`);
     const proc = await startProcess({
       name: `object-replicator-${n.index}`,
-      script: binPath('replicator', 'object-replicator'),
+      script: binPath('object-replicator'),
       args: [n.conf, ...args],
       logFile,
     });

@@ -220,10 +220,9 @@ export class Cluster {
   /** Starts one storage server of one node and waits for its health check. */
   async startStorageServer(node: StorageNode, kind: StorageServerKind): Promise<ServerProcess> {
     const name = `${kind}-server-${node.index}`;
-    const pkg = kind === 'object' ? 'object-server' : 'container-server';
     const proc = await startProcess({
       name,
-      script: binPath(pkg, `${kind}-server`),
+      script: binPath(`${kind}-server`),
       program: `${kind}-server`,
       args: [node.confFiles[kind]],
       logFile: this.logFile(name),
@@ -236,7 +235,7 @@ export class Cluster {
   async startProxy(): Promise<ServerProcess> {
     const proc = await startProcess({
       name: 'proxy-server',
-      script: binPath('proxy', 'proxy-server'),
+      script: binPath('proxy-server'),
       program: 'proxy-server',
       args: [this.proxyConf],
       logFile: this.logFile('proxy-server'),
@@ -248,14 +247,14 @@ export class Cluster {
 
   /** The object replicator and updater of one node (long-running daemons). */
   async startDaemons(node: StorageNode): Promise<void> {
-    const daemons: Array<[string, string, string]> = [
-      [`object-replicator-${node.index}`, 'replicator', 'object-replicator'],
-      [`object-updater-${node.index}`, 'object-server', 'object-updater'],
+    const daemons: Array<[string, string]> = [
+      [`object-replicator-${node.index}`, 'object-replicator'],
+      [`object-updater-${node.index}`, 'object-updater'],
     ];
-    for (const [name, pkg, program] of daemons) {
+    for (const [name, program] of daemons) {
       const proc = await startProcess({
         name,
-        script: binPath(pkg, program),
+        script: binPath(program),
         program,
         args: [node.confFiles.object],
         logFile: this.logFile(name),

@@ -5,17 +5,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SERVER_PID_HEADER } from '@swiftlet/common';
+import { REPO_ROOT, programEntry } from '@swiftlet/common/programs';
 import { programEnvironment, programNodeFlags } from './runtime-env.js';
 
-/** Root of the checkout (packages/cluster/{src,dist}/ -> ../../..). */
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { REPO_ROOT };
 
-/** The built entry point of a bin, e.g. binPath('object-server', 'object-server'). */
-export function binPath(pkg: string, program: string): string {
-  return join(REPO_ROOT, 'packages', pkg, 'dist', 'bin', `${program}.js`);
+/**
+ * The built entry point of a program, e.g. binPath('object-server'): its
+ * up-to-date bundle, else its compiled module (@swiftlet/common/programs).
+ */
+export function binPath(program: string): string {
+  return programEntry(program);
 }
 
 /**

@@ -131,25 +131,24 @@ export class DiskFileManager {
    * The digest of the partition's suffix hashes (hash-cache.ts, hashesDigest): read from the cache
    * of a settled partition, else from a getHashes pass. Equal digests = the same suffix hashes.
    */
-  async getHashesDigest(device: string, partition: number, policyIndex: number, opts: { recheck?: boolean } = {}): Promise<string> {
+  async getHashesDigest(device: string, partition: number, policyIndex: number): Promise<string> {
     const devPath = await this.checkDevice(device);
-    return this.digestOf(devPath, device, partition, policyIndex, opts.recheck === true);
+    return this.digestOf(devPath, device, partition, policyIndex);
   }
 
   /** getHashesDigest for many partitions of one device (its check made once). */
   async getHashesDigests(device: string, policyIndex: number, partitions: readonly number[]): Promise<Map<number, string>> {
     const devPath = await this.checkDevice(device);
     const out = new Map<number, string>();
-    for (const p of partitions) out.set(p, await this.digestOf(devPath, device, p, policyIndex, false));
+    for (const p of partitions) out.set(p, await this.digestOf(devPath, device, p, policyIndex));
     return out;
   }
 
-  private async digestOf(devPath: string, device: string, partition: number, policyIndex: number, recheck: boolean): Promise<string> {
+  private async digestOf(devPath: string, device: string, partition: number, policyIndex: number): Promise<string> {
     const partDir = partitionDir(devPath, policyIndex, partition);
     // Every 10th look at a partition re-lists it for suffix folders the cache does not know, as
-    // getHashes does: that takes the full path. A `recheck` (the same caller looking again within
-    // a job) is not a new look.
-    if (recheck || !this.listdirDue(devPath, policyIndex, partition)) {
+    // getHashes does: that takes the full path.
+    if (!this.listdirDue(devPath, policyIndex, partition)) {
       try {
         const settled = settledDigest(partDir);
         if (settled !== undefined) return settled;

@@ -15,8 +15,9 @@
  * With `localDigests`, each request carries the digest of our suffix hashes for every partition of
  * the window, and the peer answers "same" for those it holds identically (hash-cache.ts,
  * hashesDigest): an in-sync partition then costs one small file read on each side and a few bytes
- * on the wire, however many suffixes it has. The job compares the digest it was answered for with
- * its partition's digest when it runs; if ours changed in between, it asks the peer directly.
+ * on the wire, however many suffixes it has. Our digest is read when the window is asked, so a
+ * change to the partition after that waits for the next pass (re-reading it when the job runs cost
+ * a tenth of an in-sync pass's CPU).
  */
 import type { Logger } from '@swiftlet/common';
 import type { RingNode } from '@swiftlet/ring';
@@ -70,8 +71,9 @@ export class RemoteHashesPrefetch {
   }
 
   private request(w: number): void {
+    if (this.requested.has(w) || this.signal.aborted) return;
     const jobs = this.order.slice(w * this.window, (w + 1) * this.window);
-    if (jobs.length === 0 || this.requested.has(w) || this.signal.aborted) return;
+    if (jobs.length === 0) return;
     this.requested.add(w);
     const groups = new Map<string, { target: PeerTarget; policy: number; members: { job: ObjectJob; node: RingNode }[] }>();
     for (const job of jobs) {

@@ -338,15 +338,11 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     let answers = round.map(ask);
     let local: Record<string, string> | undefined;
     while (round.length > 0) {
-      let results = await Promise.all(answers);
+      // "Same" is for our digest when the window was asked, moments ago in this pass: a change
+      // since then waits for the next pass, as one made after Swift's REPLICATE does.
+      const results = await Promise.all(answers);
       if (ctx.signal.aborted) throw ctx.signal.reason as Error;
       ctx.progress();
-      if (results.some((r) => r.same !== undefined)) {
-        // "Same" stands for our digest when the batch was asked; if ours changed since, ask again.
-        const now = await this.dfm.getHashesDigest(job.device, job.partition, job.policyIndex, { recheck: true });
-        results = await Promise.all(results.map((r) => (r.same === undefined || r.same === now ? r : askDirect(r.node))));
-        ctx.progress();
-      }
       const next: RingNode[] = [];
       const ok: { node: RingNode; remote: Record<string, string> }[] = [];
       for (const r of results) {
