@@ -1,6 +1,7 @@
 /**
  * All fsync policy in one reviewed place. A file becomes visible only by rename, after its bytes
- * are on disk, and the rename itself is made durable by syncing the folder that holds it.
+ * are on disk, and the rename itself is made durable by syncing the folder that holds it; the
+ * one exception, writeFileAtomic, is for caches a crash may lose.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsync, openSync } from 'node:fs';
@@ -31,12 +32,25 @@ export function tempNameFor(target: string): string {
  * fsync, rename over the target, fsync the folder. A crash leaves the old file or the new one.
  */
 export async function writeFileDurable(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await writeFileReplacing(target, data, mode, true);
+}
+
+/**
+ * Writes `data` to `target` atomically but without waiting for the disk, for files a crash may
+ * lose (caches a daemon rewrites anyway, as Swift's recon cache with `fsync=False`): a reader sees
+ * the old file or the new one, never a part of either.
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await writeFileReplacing(target, data, mode, false);
+}
+
+async function writeFileReplacing(target: string, data: string | Uint8Array, mode: number, durable: boolean): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   const tmp = tempNameFor(target);
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
@@ -49,7 +63,7 @@ export async function writeFileDurable(target: string, data: string | Uint8Array
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dirname(target));
+  if (durable) await fsyncDir(dirname(target));
 }
 
 /**

@@ -8,7 +8,6 @@ import { closeSync, createReadStream, openSync } from 'node:fs';
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import * as tarStream from 'tar-stream';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { invalidateSuffix } from './hash-cache.js';
 import { fdatasyncFd, writeAllFd } from './io.js';
@@ -157,6 +156,9 @@ async function stageEntries(
   opts: { maxEntryBytes: number; partPower?: number },
   staged: Staged[],
 ): Promise<void> {
+  // Loaded by the first push received, not by every program that imports the diskfile package
+  // (a replicator run with --once starts ~17 ms of CPU sooner).
+  const tarStream = await import('tar-stream');
   const extract = tarStream.extract();
   let lastBytes: Buffer = Buffer.alloc(0);
   let sourceError: unknown;

@@ -2,13 +2,13 @@
  * The recon cache: one JSON file per server kind (`object.recon`, `container.recon` ...) in
  * `recon_cache_path`, shared by several daemons (replicator, updater, auditor), each owning its
  * own top-level keys. Like Swift's `dump_recon_cache`, an update merges its keys into what is
- * there and replaces the file atomically, so a reader (the server's `/recon/...`) never sees a
+ * there and replaces the file atomically (not durably), so a reader (the server's `/recon/...`) never sees a
  * half-written file. Writers of one file on one node are serialised through this process only;
  * two daemons racing lose at worst one update of the other's keys until its next write.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurable } from '@swiftlet/common';
+import { writeFileAtomic } from '@swiftlet/common';
 
 export function reconCacheFile(reconCachePath: string, kind: string): string {
   return join(reconCachePath, `${kind}.recon`);
@@ -30,7 +30,9 @@ export function dumpReconCache(file: string, entries: Record<string, unknown>): 
       if (v === undefined) delete current[k];
       else current[k] = v;
     }
-    await writeFileDurable(file, JSON.stringify(current) + '\n');
+    // Not synced (Swift's dump_recon_cache neither): figures a crash may lose are rewritten by
+    // the next pass, and a pass's end no longer waits for the disk.
+    await writeFileAtomic(file, JSON.stringify(current) + '\n');
   };
   const p = chain.then(run, run);
   chain = p.catch(() => undefined);
