@@ -4,6 +4,7 @@
 #   (a) time until d1 holds all N objects again: passes of the object replicators of nodes 2..4
 #       (`swift-object-replicator CONF once -i 1`, in parallel, as on separate nodes)
 #   (b) after d1's own settling pass, one pass of all four nodes at once over the in-sync cluster
+#       (B_RUNS times, default 3; the median is reported)
 # Prints one JSON line. usage: swift.sh N
 set -euo pipefail
 N=${1:-10000}
@@ -37,8 +38,14 @@ done
 t1=$(now)
 restored=$(count); missing=$(bytes)
 run_nodes settle 1
-t2=$(now); run_nodes four 1 2 3 4; t3=$(now)
+# (b) B_RUNS times (default 3): the median is the figure, every run is listed.
+runs=()
+for i in $(seq "${B_RUNS:-3}"); do
+  t2=$(now); run_nodes four$i 1 2 3 4; t3=$(now)
+  runs+=("$(echo "$t3 - $t2" | bc)")
+done
+median=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
 rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
-printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_inSyncPassWallS":%s,"maxRssMiB":%s}\n' \
-  "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$(echo "$t3 - $t2" | bc)" "$rss"
+printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_inSyncPassWallS":%s,"b_runsS":[%s],"maxRssMiB":%s}\n' \
+  "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$median" "$(IFS=,; echo "${runs[*]}")" "$rss"
 rm -rf "$OUT"

@@ -3,6 +3,7 @@
  * repair, refill, tombstones, handoff revert, a hung peer, a ring change mid-pass, and the sync
  * receiver refusing hostile or truncated pushes. The replicator runs as a process with --once.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -23,7 +24,7 @@ afterAll(async () => {
 
 const node = (i: number): Node => cluster.nodes[i - 1] as Node;
 
-async function putEverywhere(nodes: Node[], object: string, body: string, ts: string): Promise<void> {
+async function putEverywhere(nodes: Node[], object: string, body: string | Buffer, ts: string): Promise<void> {
   for (const n of nodes) expect(await cluster.put(n, object, body, ts)).toBe(201);
 }
 
@@ -289,7 +290,10 @@ describe('object replicator', () => {
     const names: string[] = [];
     for (let i = 0; i < 16; i++) {
       const name = cluster.nameIn(i, 'ring');
-      await putEverywhere(cluster.primariesOf(i).filter((n) => n !== slow), name, 'x'.repeat(20_000), nextTs());
+      // Incompressible, so that the bandwidth limit below holds the pass for seconds (the push is
+      // gzipped: a body of one repeated byte went through in a few ms and the pass could end
+      // before the ring check ran).
+      await putEverywhere(cluster.primariesOf(i).filter((n) => n !== slow), name, randomBytes(20_000), nextTs());
       names.push(name);
     }
     const source = node(1);
