@@ -7,6 +7,7 @@
  * Every call is bounded (conn_timeout to connect, then http_timeout or node_timeout of silence)
  * and takes the job's AbortSignal, so a hung peer costs a timeout, never the pass.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -36,6 +37,40 @@ export interface PeerTimeouts {
 
 export interface PeerTarget extends BackendNode {
   device: string;
+}
+
+/**
+ * Files up to this size are read whole with direct calls: a small object's push is otherwise
+ * four thread-pool round trips (~45 µs of CPU each) and a read stream per file.
+ */
+const WHOLE_READ_BYTES = 256 * 1024;
+
+/**
+ * The bytes and mtime of a file of at most WHOLE_READ_BYTES; 'large' for a bigger one, undefined
+ * for one that is gone. A published file never changes, so a short read means it was damaged or
+ * replaced under us: an error (the push fails, the next pass tries again).
+ */
+function readSmallFile(path: string): { body: Buffer; mtime: Date } | 'large' | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.size > WHOLE_READ_BYTES) return 'large';
+    const body = Buffer.allocUnsafe(st.size);
+    for (let off = 0; off < st.size; ) {
+      const n = readSync(fd, body, off, st.size - off, off);
+      if (n === 0) throw new Error(`${path} ended at byte ${off} of ${st.size} while being pushed`);
+      off += n;
+    }
+    return { body, mtime: st.mtime };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The peer said 507: its device is unmounted or full. */
@@ -229,9 +264,19 @@ export class PeerClient {
     const feed = (async (): Promise<void> => {
       for (const rel of wanted) {
         if (pushSignal.aborted) throw pushSignal.reason as Error;
+        const path = join(partitionDir, rel);
+        const small = readSmallFile(path);
+        if (small === undefined) continue; // removed since it was listed (a newer version won)
+        if (small !== 'large') {
+          await new Promise<void>((resolve, reject) =>
+            pack.entry({ name: rel, size: small.body.length, mode: 0o644, mtime: small.mtime }, small.body, (err) => (err ? reject(err) : resolve())),
+          );
+          sent.push(rel);
+          continue;
+        }
         let fh;
         try {
-          fh = await open(join(partitionDir, rel), 'r');
+          fh = await open(path, 'r');
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           throw err;
@@ -240,10 +285,6 @@ export class PeerClient {
           const st = await fh.stat();
           await new Promise<void>((resolve, reject) => {
             const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-            if (st.size === 0) {
-              pack.entry({ name: rel, size: 0, mode: 0o644, mtime: st.mtime }, Buffer.alloc(0), done);
-              return;
-            }
             const entry = pack.entry({ name: rel, size: st.size, mode: 0o644, mtime: st.mtime }, done);
             const src = fh.createReadStream({ autoClose: false, start: 0, end: st.size - 1 });
             src.on('error', (e) => {
