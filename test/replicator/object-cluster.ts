@@ -153,6 +153,8 @@ export class ObjectCluster {
 
   /** An object name that lands in partition `part`. */
   nameIn(part: number, prefix = 'o'): string {
+    // A partition outside the ring would make the search below endless.
+    if (!Number.isInteger(part) || part < 0 || part >= 1 << PART_POWER) throw new RangeError(`no partition ${part} in a ring of ${1 << PART_POWER}`);
     for (let i = 0; ; i++) {
       const name = `${prefix}-${i}`;
       if (this.partitionOf('a', 'c', name) === part) return name;

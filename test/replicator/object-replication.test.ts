@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import tar from 'tar-stream';
 import { waitFor } from '@swiftlet/cluster';
-import { nextTs, ObjectCluster, summaryOf, type Node } from './object-cluster.js';
+import { nextTs, ObjectCluster, PART_POWER, summaryOf, type Node } from './object-cluster.js';
 
 let cluster: ObjectCluster;
 
@@ -65,6 +65,28 @@ describe('object replicator', () => {
     expect(again['remote_hashes_batched']).toBe(2);
     expect(again['digest_match']).toBe(2);
     expect(again['suffix_count'] ?? 0).toBe(0);
+  });
+
+  it('an in-sync pass over many partitions: every job a digest match, nothing pushed, the counts add up', async () => {
+    const src = node(1);
+    for (let part = 0; part < 1 << PART_POWER; part++) {
+      const nodes = cluster.primariesOf(part);
+      if (!nodes.includes(src)) continue;
+      await putEverywhere(nodes, cluster.nameIn(part, 'insync'), `in sync ${part}`, nextTs());
+    }
+    await replicateAll(); // settles every hash cache
+    const run = await cluster.replicate(src);
+    expect(run.code, run.log.slice(-2000)).toBe(0);
+    const s = summaryOf(run)['stats'] as Record<string, number>;
+    // Most of these jobs end from answers fetched ahead, without being run (alreadyInSync); they
+    // must count exactly as a job that ran and found its peers in sync.
+    expect(s['attempted']).toBeGreaterThanOrEqual(8);
+    expect(s['hashmatch']).toBe(2 * s['attempted']!);
+    expect(s['success']).toBe(2 * s['attempted']!);
+    expect(s['digest_match']).toBe(2 * s['attempted']!);
+    expect(s['remote_hashes_batched']).toBe(2 * s['attempted']!);
+    expect(s['rsync']).toBe(0);
+    expect(s['failure']).toBe(0);
   });
 
   it('refills a wiped device, never pushes temp files, and writes recon', async () => {

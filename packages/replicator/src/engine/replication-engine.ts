@@ -72,6 +72,11 @@ export interface ReplicationStrategy<J extends ReplicationJob> {
   jobsOrdered?(jobs: readonly J[], signal: AbortSignal, logger: Logger): void;
   /** Checked right before a job starts (e.g. the device is still mounted); false skips it. */
   jobStillValid?(job: J, ctx: JobContext): Promise<boolean>;
+  /**
+   * True when what was fetched ahead already shows the job has nothing to do (its stats are
+   * counted here): the job is then done without being run. Must not block.
+   */
+  alreadyInSync?(job: J, stats: ReplicationStats): boolean;
   /** Fields for log lines about a job (defaults to device and partition). */
   describeJob?(job: J): Record<string, unknown>;
   /** Extra recon keys to write at the end of a pass. */
@@ -231,6 +236,12 @@ export class ReplicationEngine<J extends ReplicationJob> {
     const runOne = async (job: J): Promise<void> => {
       if (passAbort.signal.aborted) aborted ??= 'stopped';
       if (aborted) return;
+      if (!job.handoff && strategy.alreadyInSync?.(job, stats)) {
+        done++;
+        progress.done = done;
+        this.partitionTimesS.push(0);
+        return;
+      }
       const removed = await this.runJob(job, stats, passAbort.signal);
       if (job.handoff && !removed) handoffsRemaining++;
       done++;

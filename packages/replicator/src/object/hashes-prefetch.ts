@@ -31,6 +31,8 @@ type Answer = BatchedHashes | undefined;
 export class RemoteHashesPrefetch {
   private readonly positions = new Map<ObjectJob, number>();
   private readonly answers = new Map<string, Promise<Answer>>();
+  /** The answers whose batch has come back, by the same key (read by inSync without waiting). */
+  private readonly arrived = new Map<string, Answer>();
   private readonly requested = new Set<number>();
   /** Primary jobs only (handoff jobs push everything and ask no hashes first). */
   private readonly order: ObjectJob[];
@@ -59,15 +61,42 @@ export class RemoteHashesPrefetch {
    * then"), or undefined: ask the peer directly.
    */
   take(job: ObjectJob, node: RingNode): Promise<Answer> {
-    const pos = this.positions.get(job);
-    if (pos === undefined) return Promise.resolve(undefined);
-    const w = Math.floor(pos / this.window);
-    this.request(w);
-    this.request(w + 1);
+    if (!this.requestFor(job)) return Promise.resolve(undefined);
     const key = this.key(node, job);
     const answer = this.answers.get(key);
     this.answers.delete(key);
+    this.arrived.delete(key);
     return answer ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * True when every peer of this job has already answered "same" in a batch that is back: the
+   * partition is in sync and the job has nothing to do (its answers are used up). False: run the
+   * job, which takes its answers as usual. An in-sync pass is nearly all such jobs, and this
+   * spares each of them the job's machinery (timers, abort signals, promises).
+   */
+  inSync(job: ObjectJob): boolean {
+    if (!this.requestFor(job)) return false;
+    const keys = job.nodes.map((node) => this.key(node, job));
+    for (const key of keys) {
+      const a = this.arrived.get(key);
+      if (a === undefined || !('same' in a)) return false;
+    }
+    for (const key of keys) {
+      this.answers.delete(key);
+      this.arrived.delete(key);
+    }
+    return true;
+  }
+
+  /** Starts the requests for the job's window and the next; false for a job not fetched ahead. */
+  private requestFor(job: ObjectJob): boolean {
+    const pos = this.positions.get(job);
+    if (pos === undefined) return false;
+    const w = Math.floor(pos / this.window);
+    this.request(w);
+    this.request(w + 1);
+    return true;
   }
 
   private request(w: number): void {
@@ -112,9 +141,15 @@ export class RemoteHashesPrefetch {
           return undefined;
         });
       for (const { job, node } of members) {
+        const key = this.key(node, job);
         this.answers.set(
-          this.key(node, job),
-          batch.then((m) => m?.get(job.partition)),
+          key,
+          batch.then((m) => {
+            const answer = m?.get(job.partition);
+            // Only while the answer is still unused (take deletes it first if the job got there).
+            if (answer !== undefined && this.answers.has(key)) this.arrived.set(key, answer);
+            return answer;
+          }),
         );
       }
     }

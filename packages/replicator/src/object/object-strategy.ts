@@ -19,6 +19,7 @@ import type { DiskFileManager } from '@swiftlet/diskfile';
 import { Ring, type RingDevice, type RingNode } from '@swiftlet/ring';
 import type { CollectContext, JobContext, ReplicationJob, ReplicationStrategy } from '../engine/replication-engine.js';
 import { fisherYates } from '../engine/replication-engine.js';
+import type { ReplicationStats } from '../engine/replication-stats.js';
 import { isLocalDevice, localAddresses } from './local-ips.js';
 import { RemoteHashesPrefetch } from './hashes-prefetch.js';
 import { isPushableFile, PeerClient, PeerUnavailableError, type PeerTarget } from './peer-client.js';
@@ -290,6 +291,22 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       return out;
     };
     this.prefetch = this.config.batchReplicate ? new RemoteHashesPrefetch(this.peers, jobs, toTarget, signal, logger, localDigests) : undefined;
+  }
+
+  alreadyInSync(job: ObjectJob, stats: ReplicationStats): boolean {
+    // No device check as jobStillValid makes: nothing here touches the device, whose check came
+    // with the read of our digests for the window.
+    if (!this.prefetch?.inSync(job)) return false;
+    // The counts replicatePrimary makes for a job whose peers all answered "same".
+    stats.inc('attempted');
+    stats.inc(`partition.update.count.${job.device}`);
+    for (let i = 0; i < job.nodes.length; i++) {
+      stats.inc('remote_hashes_batched');
+      stats.inc('digest_match');
+      stats.inc('hashmatch');
+      stats.inc('success');
+    }
+    return true;
   }
 
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
