@@ -4,8 +4,8 @@
  * metadata-file.ts carries body and metadata together).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync } from 'node:fs';
-import { readdir, rmdir, unlink } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readdirSync } from 'node:fs';
+import { rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
@@ -48,9 +48,10 @@ function checkedPath(path: string, what: string): FilePath {
   return p;
 }
 
-async function listNames(dir: string): Promise<string[]> {
+/** A folder's names: a lookup, made directly (io.ts); [] for a folder that is not there. */
+function listNames(dir: string): string[] {
   try {
-    return await readdir(dir);
+    return readdirSync(dir);
   } catch (err) {
     if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return [];
     throw err;
@@ -75,7 +76,7 @@ export async function* listSuffixFiles(
   const partDir = partitionDir(await mgr.checkDevice(device), policyIndex, partition);
   for (const suffix of suffixes) {
     if (!SUFFIX_RE.test(suffix)) throw new BadRequestError(`invalid suffix "${suffix}"`);
-    const hashes = (await listNames(join(partDir, suffix))).filter((h) => HASH_RE.test(h)).sort();
+    const hashes = listNames(join(partDir, suffix)).filter((h) => HASH_RE.test(h)).sort();
     for (const hash of hashes) {
       const choice = await cleanupHashDir(join(partDir, suffix, hash), mgr.nowS(), mgr.reclaimAgeS);
       if (!choice) continue;
@@ -102,7 +103,7 @@ export async function missingFiles(
   }
   const wanted: string[] = [];
   for (const [hash, { suffix, files }] of byHash) {
-    const have = new Set(await listNames(join(partDir, suffix, hash)));
+    const have = new Set(listNames(join(partDir, suffix, hash)));
     const choice = chooseFiles([...have, ...files], mgr.nowS(), mgr.reclaimAgeS);
     const kept = new Set(choice.keep.map((f) => f.name));
     for (const file of new Set(files)) {
@@ -350,7 +351,7 @@ export async function receiveTar(
     const publishGroup = async (group: Staged[]): Promise<void> => {
       for (const s of group) {
         const hashDir = join(partDir, s.suffix, s.hash);
-        const have = await listNames(hashDir);
+        const have = listNames(hashDir);
         const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
         if (have.includes(s.file) || !kept) {
           skipped++;
@@ -412,11 +413,11 @@ export async function removePushed(
   }
   // Walk the whole partition: count what stays, remove empty folders.
   let remainingSuffixes = 0;
-  for (const suffix of (await listNames(partDir)).filter((n) => SUFFIX_RE.test(n))) {
+  for (const suffix of listNames(partDir).filter((n) => SUFFIX_RE.test(n))) {
     const suffixDir = join(partDir, suffix);
     let remainingHashes = 0;
-    for (const hash of await listNames(suffixDir)) {
-      const names = await listNames(join(suffixDir, hash));
+    for (const hash of listNames(suffixDir)) {
+      const names = listNames(join(suffixDir, hash));
       if (names.length === 0) {
         await rmdir(join(suffixDir, hash)).catch(() => undefined);
         continue;
