@@ -9,7 +9,7 @@
  * tests, which start hundreds of processes. `make build` writes the bundles after `tsc --build`
  * (packages/cluster/src/bundle-programs.ts).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,8 +60,8 @@ export function freshBundle(program: string, root = REPO_ROOT): string | undefin
   if (bundled === undefined) return undefined;
   const packageDirs = readdirSync(join(root, 'packages')).map((d) => join('packages', d)).concat('ring-builder');
   for (const dir of packageDirs) {
-    const info = join(root, dir, 'tsconfig.tsbuildinfo');
-    if (existsSync(info) && statSync(info).mtimeMs > bundled) return undefined;
+    const compiled = statSync(join(root, dir, 'tsconfig.tsbuildinfo'), { throwIfNoEntry: false })?.mtimeMs;
+    if (compiled !== undefined && compiled > bundled) return undefined;
   }
   return path;
 }

@@ -2,5 +2,5 @@ export type { DiskFileManagerOptions, ObjectState, ObjectStateObject, ReadChecks
 export { DiskFileManager, removeStaleTmp } from './manager.js';
 export { DiskFile } from './disk-file.js';
 export { UnprocessableEntityError } from './errors.js';
-export { BODY_CRC32_KEY, encodeTrailer, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
+export { BODY_CRC32_KEY, encodeTrailer, readFully, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
 export { parseFallocateReserve } from './config.js';

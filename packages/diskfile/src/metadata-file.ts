@@ -108,7 +108,8 @@ export function readMetadataFromFd(fd: number, size: number, what: string): Pars
   return { metadata: parseJson(json, what), bodyLength: size - TRAILER_BYTES - jsonLen };
 }
 
-function readFully(fd: number, buf: Buffer, position: number, what: string): void {
+/** Fills `buf` from `fd` at `position` with direct reads; a file that ends first is corrupt. */
+export function readFully(fd: number, buf: Buffer, position: number, what: string): void {
   let done = 0;
   while (done < buf.length) {
     const bytesRead = readSync(fd, buf, done, buf.length - done, position + done);

@@ -63,6 +63,19 @@ async function fileState(file: string): Promise<RingFileState> {
   return { file, mtimeMs: st.mtimeMs, size: st.size, md5: createHash('md5').update(bytes).digest('hex') };
 }
 
+/** A primary job begins (Swift's `attempted` and statsd `partition.update.count.<device>`). */
+function countAttempt(job: ObjectJob, stats: ReplicationStats): void {
+  stats.inc('attempted');
+  stats.inc(`partition.update.count.${job.device}`);
+}
+
+/** A peer found in sync by its digest. */
+function countDigestMatch(stats: ReplicationStats): void {
+  stats.inc('digest_match');
+  stats.inc('hashmatch');
+  stats.inc('success');
+}
+
 export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob> {
   readonly kind = 'object';
   private readonly peers: PeerClient;
@@ -298,21 +311,17 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     // with the read of our digests for the window.
     if (!this.prefetch?.inSync(job)) return false;
     // The counts replicatePrimary makes for a job whose peers all answered "same".
-    stats.inc('attempted');
-    stats.inc(`partition.update.count.${job.device}`);
+    countAttempt(job, stats);
     for (let i = 0; i < job.nodes.length; i++) {
       stats.inc('remote_hashes_batched');
-      stats.inc('digest_match');
-      stats.inc('hashmatch');
-      stats.inc('success');
+      countDigestMatch(stats);
     }
     return true;
   }
 
   async replicatePrimary(job: ObjectJob, ctx: JobContext): Promise<void> {
     const { stats } = ctx;
-    stats.inc('attempted');
-    stats.inc(`partition.update.count.${job.device}`); // Swift's statsd name
+    countAttempt(job, stats);
     const peers = fisherYates([...job.nodes]);
     const tried = new Set<number>([job.localDev.id, ...peers.map((p) => p.id)]);
     const handoffs = job.ring.getMoreNodes(job.partition);
@@ -364,9 +373,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       const ok: { node: RingNode; remote: Record<string, string> }[] = [];
       for (const r of results) {
         if (r.same !== undefined) {
-          stats.inc('digest_match');
-          stats.inc('hashmatch');
-          stats.inc('success');
+          countDigestMatch(stats);
           continue;
         }
         if (r.remote) {

@@ -7,7 +7,7 @@
  * Every call is bounded (conn_timeout to connect, then http_timeout or node_timeout of silence)
  * and takes the job's AbortSignal, so a hung peer costs a timeout, never the pass.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -23,6 +23,7 @@ import {
   StoreError,
   type BackendNode,
 } from '@swiftlet/common';
+import { readFully } from '@swiftlet/diskfile';
 import type { BandwidthLimiter } from './bandwidth-limit.js';
 
 export interface PeerTimeouts {
@@ -62,11 +63,7 @@ function readSmallFile(path: string): { body: Buffer; mtime: Date } | 'large' | 
     const st = fstatSync(fd);
     if (st.size > WHOLE_READ_BYTES) return 'large';
     const body = Buffer.allocUnsafe(st.size);
-    for (let off = 0; off < st.size; ) {
-      const n = readSync(fd, body, off, st.size - off, off);
-      if (n === 0) throw new Error(`${path} ended at byte ${off} of ${st.size} while being pushed`);
-      off += n;
-    }
+    readFully(fd, body, 0, path);
     return { body, mtime: st.mtime };
   } finally {
     closeSync(fd);
