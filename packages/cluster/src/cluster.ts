@@ -40,6 +40,11 @@ export interface ClusterOptions {
   extraConf?: Partial<Record<StorageServerKind | 'proxy', Record<string, Record<string, string | number | boolean>>>>;
   /** Where the servers' output goes: one file per process under <dir>/log (default) or discarded. */
   logs?: boolean;
+  /**
+   * One `swiftlet-storage-server` process per node instead of an object, a container and an
+   * account server process (default false: tests stop and start the servers of a node one by one).
+   */
+  processPerNode?: boolean;
 }
 
 export interface StorageNode {
@@ -232,6 +237,21 @@ export class Cluster {
     return proc;
   }
 
+  /** Starts the three servers of one node as one storage-server process and waits for all three. */
+  async startStorageNode(node: StorageNode): Promise<ServerProcess> {
+    const name = `storage-server-${node.index}`;
+    const proc = await startProcess({
+      name,
+      script: binPath('storage-server'),
+      program: 'storage-server',
+      args: STORAGE_KINDS.flatMap((kind) => [`--${kind}`, node.confFiles[kind]]),
+      logFile: this.logFile(name),
+      healthUrl: STORAGE_KINDS.map((kind) => `http://127.0.0.1:${node.ports[kind]}/healthcheck`),
+    });
+    this.processes.set(name, proc);
+    return proc;
+  }
+
   async startProxy(): Promise<ServerProcess> {
     const proc = await startProcess({
       name: 'proxy-server',
@@ -266,7 +286,8 @@ export class Cluster {
   /** Starts everything: storage servers of every node, daemons, then the proxy. */
   async start(): Promise<void> {
     try {
-      await Promise.all(this.nodes.flatMap((node) => STORAGE_KINDS.map((kind) => this.startStorageServer(node, kind))));
+      if (this.opts.processPerNode) await Promise.all(this.nodes.map((node) => this.startStorageNode(node)));
+      else await Promise.all(this.nodes.flatMap((node) => STORAGE_KINDS.map((kind) => this.startStorageServer(node, kind))));
       if (this.opts.daemons !== false) for (const node of this.nodes) await this.startDaemons(node);
       await this.startProxy();
     } catch (err) {

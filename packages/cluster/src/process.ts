@@ -112,8 +112,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Where stdout and stderr go; default: discarded. */
   logFile?: string;
-  /** GET this URL until it answers 200 before returning. */
-  healthUrl?: string;
+  /** GET this URL (each of these URLs) until it answers 200 before returning. */
+  healthUrl?: string | string[];
   startTimeoutMs?: number;
 }
 
@@ -168,8 +168,8 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
       child.kill('SIGCONT');
     },
   };
-  if (opts.healthUrl) {
-    const url = opts.healthUrl;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  for (const url of opts.healthUrl === undefined ? [] : [opts.healthUrl].flat()) {
     try {
       await waitFor(
         async () => {
@@ -179,7 +179,7 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
           const who = res?.headers.get(SERVER_PID_HEADER);
           return res?.status === 200 && (who === null || who === undefined || who === String(pid));
         },
-        { timeoutMs: opts.startTimeoutMs ?? 60_000, what: `${opts.name} at ${url}` },
+        { timeoutMs: Math.max(0, deadline - Date.now()), what: `${opts.name} at ${url}` },
       );
     } catch (err) {
       await handle.kill();

@@ -34,6 +34,12 @@ export const PROGRAM_ENVIRONMENT: Readonly<Record<string, Readonly<Record<string
     NODE_OPTIONS: '--max-semi-space-size=4',
     ...ALLOCATOR,
   },
+  // A storage node's servers in one process (swiftlet-storage-server): the object server's settings.
+  'storage-server': {
+    UV_THREADPOOL_SIZE: '32',
+    NODE_OPTIONS: '--max-semi-space-size=4',
+    ...ALLOCATOR,
+  },
   'proxy-server': {
     // A 1 MiB young generation: body chunks in flight to three object servers are collected by
     // scavenges while young. With 16 MiB they lived through too few scavenges to matter and every
@@ -62,6 +68,7 @@ export const PROGRAM_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
   // A 48 MiB floor leaves room for those chunks: 0-1 per GiB, the proxy's GET at 460-670 MiB/s,
   // and the resident sets unchanged (bench/RESULTS.md).
   'object-server': ['--initial-old-space-size=48'],
+  'storage-server': ['--initial-old-space-size=48'],
   'proxy-server': ['--initial-old-space-size=48'],
 };
 

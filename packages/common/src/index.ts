@@ -6,3 +6,4 @@ export * from './swift-conf.js';
 export * from './durable.js';
 export * from './backend-client.js';
 export * from './healthcheck.js';
+export { superviseWorkers } from './workers.js';

@@ -32,6 +32,7 @@ export const PROGRAMS: readonly Program[] = [
   { program: 'container-server', packageDir: 'packages/container-server', entry: 'dist/bin/container-server.js' },
   { program: 'account-server', packageDir: 'packages/container-server', entry: 'dist/bin/account-server.js' },
   { program: 'container-updater', packageDir: 'packages/container-server', entry: 'dist/bin/container-updater.js' },
+  { program: 'storage-server', packageDir: 'packages/storage-node', entry: 'dist/bin/storage-server.js' },
   { program: 'object-replicator', packageDir: 'packages/replicator', entry: 'dist/bin/object-replicator.js' },
   { program: 'proxy-server', packageDir: 'packages/proxy', entry: 'dist/bin/proxy-server.js' },
   { program: 'ring-builder', packageDir: 'ring-builder', entry: 'dist/cli.js' },

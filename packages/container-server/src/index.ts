@@ -10,4 +10,4 @@ export { createContainerServer, isDeleted, type ContainerServer } from './contai
 export { createAccountServer, isAccountDeleted, type AccountServer } from './account-server.js';
 export { AccountUpdater, type SweepStats, type AccountRingLike } from './account-updater.js';
 export { DbReplicator } from './db-replication.js';
-export { runDbServer } from './server-main.js';
+export { runDbServer, startDbServer, type RunningServer } from './server-main.js';

@@ -15,6 +15,40 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts a container or account server from its config file in this process: listening, its
+ * updater and replicator running. `stop` stops accepting, drains and closes every LevelDB.
+ */
+export async function startDbServer(kind: ServerKind, confFile: string, logger?: Logger): Promise<RunningServer> {
+  const conf = loadDbServerConfig(kind, confFile);
+  const log = logger ?? createLogger(`${kind}-server`, { level: process.env['SWIFTLET_LOG_LEVEL'] ?? conf.logLevel });
+  const built = kind === 'container' ? createContainerServer(conf, log) : createAccountServer(conf, log);
+  const server = createServer(built.app.callback());
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(conf.bindPort, conf.bindIp, () => resolve());
+  });
+  log.info({ conf }, `swiftlet-${kind}-server listening on ${conf.bindIp}:${conf.bindPort}`);
+  const unknown = unknownConfigKeys(kind, ConfigFile.load(confFile));
+  if (unknown.length > 0) log.warn({ keys: unknown, file: confFile }, 'unknown config keys ignored');
+  if ('updater' in built) built.updater.start();
+  built.replicator.start();
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await built.close();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { server, logger: log, stop };
+}
+
+/** The container and account server bins: startDbServer, then SIGTERM/SIGINT stop it and exit 0. */
 export async function runDbServer(kind: ServerKind, argv: string[]): Promise<void> {
   const program = `swiftlet-${kind}-server`;
   const confFile = argv[0];
@@ -35,29 +69,13 @@ export async function runDbServer(kind: ServerKind, argv: string[]): Promise<voi
     process.exit(2);
   }
   logger = createLogger(`${kind}-server`, { level: process.env['SWIFTLET_LOG_LEVEL'] ?? conf.logLevel });
-  const built = kind === 'container' ? createContainerServer(conf, logger) : createAccountServer(conf, logger);
-  const server = createServer(built.app.callback());
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(conf.bindPort, conf.bindIp, () => resolve());
-  });
-  logger.info({ conf }, `${program} listening on ${conf.bindIp}:${conf.bindPort}`);
-  const unknown = unknownConfigKeys(kind, ConfigFile.load(confFile));
-  if (unknown.length > 0) logger.warn({ keys: unknown, file: confFile }, 'unknown config keys ignored');
-  if ('updater' in built) built.updater.start();
-  built.replicator.start();
-
+  const running = await startDbServer(kind, confFile, logger);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    await closed;
-    await built.close();
-    logger.info('stopped');
+    await running.stop();
     logger.flush?.();
     process.exit(0);
   };

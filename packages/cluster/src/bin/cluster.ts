@@ -56,7 +56,7 @@ function usersFromEnv(): ClusterUser[] {
   return users;
 }
 
-async function run(dir: string): Promise<void> {
+async function run(dir: string, processPerNode: boolean): Promise<void> {
   const pidFile = join(dir, 'cluster.pid');
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
@@ -80,7 +80,7 @@ async function run(dir: string): Promise<void> {
     }
   }
   const users = usersFromEnv();
-  const cluster = await Cluster.prepare({ dir, s3Port, portBase, users });
+  const cluster = await Cluster.prepare({ dir, s3Port, portBase, users, processPerNode });
   const ports = [cluster.s3Port, ...cluster.nodes.flatMap((n) => Object.values(n.ports))];
   for (const port of ports) {
     if (!(await portFree(port))) {
@@ -135,5 +135,7 @@ async function run(dir: string): Promise<void> {
 const [command = 'run', ...rest] = process.argv.slice(2);
 const dirFlag = rest.indexOf('--dir');
 const dir = resolve(dirFlag >= 0 && rest[dirFlag + 1] ? (rest[dirFlag + 1] as string) : 'var');
-if (command !== 'run') fail(`unknown command "${command}" (usage: swiftlet-cluster run [--dir DIR])`);
-run(dir).catch((err: unknown) => fail((err as Error).message));
+// --process-per-node: one swiftlet-storage-server per node instead of three server processes.
+const processPerNode = rest.includes('--process-per-node');
+if (command !== 'run') fail(`unknown command "${command}" (usage: swiftlet-cluster run [--dir DIR] [--process-per-node])`);
+run(dir, processPerNode).catch((err: unknown) => fail((err as Error).message));

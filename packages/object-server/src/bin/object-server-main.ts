@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { ConfigFile, createLogger } from '@swiftlet/common';
+import { ConfigFile, createLogger, superviseWorkers } from '@swiftlet/common';
 import { objectServerConfig } from '../config.js';
 import { startObjectServer } from '../server.js';
 
@@ -36,22 +36,8 @@ export async function main(argv: string[]): Promise<void> {
 
   if (workers > 1 && cluster.isPrimary) {
     // Several processes share the listening socket (node:cluster); the primary only supervises.
-    for (let i = 0; i < workers; i++) cluster.fork();
-    let stopping = false;
-    cluster.on('exit', (worker, code) => {
-      if (stopping) return;
-      logger.error({ pid: worker.process.pid, code }, 'worker died; starting another');
-      cluster.fork();
-    });
-    const stopAll = (): void => {
-      stopping = true;
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-      const t = setTimeout(() => process.exit(0), 15_000);
-      t.unref();
-      cluster.on('exit', () => {
-        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      });
-    };
+    const stopWorkers = superviseWorkers(workers, logger);
+    const stopAll = (): void => void stopWorkers().then(() => process.exit(0));
     process.once('SIGTERM', stopAll);
     process.once('SIGINT', stopAll);
     return;

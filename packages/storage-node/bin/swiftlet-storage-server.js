@@ -1,0 +1,6 @@
+#!/usr/bin/env -S node --initial-old-space-size=48
+// Thin launcher, there before the build: runs the program (src/bin/storage-server.ts) from its bundle when that
+// is up to date, else from its compiled modules (@swiftlet/common/programs says why).
+import { programEntry } from '@swiftlet/common/programs';
+
+await import(programEntry('storage-server'));
