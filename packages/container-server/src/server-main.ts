@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { createLogger, type Logger } from '@swiftlet/common';
 import { ConfigFile } from '@swiftlet/common';
-import { loadDbServerConfig, unknownConfigKeys, type ServerKind } from './config.js';
+import { loadDbServerConfig, unknownConfigKeys, type DbServerConfig, type ServerKind } from './config.js';
 import { createAccountServer } from './account-server.js';
 import { createContainerServer } from './container-server.js';
 
@@ -18,10 +18,15 @@ export interface RunningServer {
 /**
  * Starts a container or account server from its config file in this process: listening, its
  * updater and replicator running. `stop` stops accepting, drains and closes every LevelDB.
+ * `conf`: the file's config when the caller has already loaded it (to check it first).
  */
-export async function startDbServer(kind: ServerKind, confFile: string, logger?: Logger): Promise<RunningServer> {
-  const conf = loadDbServerConfig(kind, confFile);
-  const log = logger ?? createLogger(`${kind}-server`, { level: process.env['SWIFTLET_LOG_LEVEL'] ?? conf.logLevel });
+export async function startDbServer(
+  kind: ServerKind,
+  confFile: string,
+  opts: { logger?: Logger; conf?: DbServerConfig } = {},
+): Promise<RunningServer> {
+  const conf = opts.conf ?? loadDbServerConfig(kind, confFile);
+  const log = opts.logger ?? createLogger(`${kind}-server`, { level: process.env['SWIFTLET_LOG_LEVEL'] ?? conf.logLevel });
   const built = kind === 'container' ? createContainerServer(conf, log) : createAccountServer(conf, log);
   const server = createServer(built.app.callback());
   server.keepAliveTimeout = 5000;
@@ -69,7 +74,7 @@ export async function runDbServer(kind: ServerKind, argv: string[]): Promise<voi
     process.exit(2);
   }
   logger = createLogger(`${kind}-server`, { level: process.env['SWIFTLET_LOG_LEVEL'] ?? conf.logLevel });
-  const running = await startDbServer(kind, confFile, logger);
+  const running = await startDbServer(kind, confFile, { logger, conf });
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

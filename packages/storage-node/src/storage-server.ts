@@ -15,7 +15,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigFile, createLogger, superviseWorkers } from '@swiftlet/common';
-import { loadDbServerConfig, startDbServer } from '@swiftlet/container-server';
+import { loadDbServerConfig, startDbServer, type DbServerConfig } from '@swiftlet/container-server';
 import { objectServerConfig, startObjectServer } from '@swiftlet/object-server';
 
 export const USAGE = 'usage: swiftlet-storage-server [--object CONF] [--container CONF] [--account CONF]   (at least one)';
@@ -54,14 +54,16 @@ export async function runStorageServer(argv: string[]): Promise<void> {
   // Every config is checked before anything starts.
   let workers = 1;
   let level = 'info';
+  let containerConf: DbServerConfig | undefined;
+  let accountConf: DbServerConfig | undefined;
   try {
     if (object !== undefined) {
       const conf = objectServerConfig(ConfigFile.load(object));
       workers = conf.workers === 0 ? availableParallelism() : conf.workers;
       level = conf.logLevel;
     }
-    if (container !== undefined) loadDbServerConfig('container', container);
-    if (account !== undefined) loadDbServerConfig('account', account);
+    if (container !== undefined) containerConf = loadDbServerConfig('container', container);
+    if (account !== undefined) accountConf = loadDbServerConfig('account', account);
   } catch (err) {
     fail(2, `swiftlet-storage-server: ${(err as Error).message}`);
   }
@@ -77,8 +79,8 @@ export async function runStorageServer(argv: string[]): Promise<void> {
       // A forked worker of the object server: that server alone.
       running.push(await startObjectServer(object, { logger: createLogger('object-server', { level }) }));
     } else {
-      if (container !== undefined) running.push(await startDbServer('container', container));
-      if (account !== undefined) running.push(await startDbServer('account', account));
+      if (container !== undefined) running.push(await startDbServer('container', container, { conf: containerConf }));
+      if (account !== undefined) running.push(await startDbServer('account', account, { conf: accountConf }));
       if (object !== undefined && workers > 1) running.push({ stop: superviseWorkers(workers, logger) });
       else if (object !== undefined) running.push(await startObjectServer(object, { logger: createLogger('object-server', { level }) }));
       logger.info({ object, container, account, objectWorkers: object !== undefined && workers > 1 ? workers : 0 }, 'storage server running');
