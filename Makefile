@@ -19,10 +19,23 @@ node_modules/.package-lock.json: package.json package-lock.json $(wildcard packa
 
 install: node_modules/.package-lock.json
 
+# The object server's page-cache module (packages/diskfile/src/page-cache.ts): Node-API, built
+# with the C compiler (installed from Debian if missing) and the headers that come with Node.
+PAGE_CACHE_ADDON := packages/diskfile/dist/native/page-cache.node
+NODE_INCLUDE = $(shell node -p 'require("path").resolve(process.execPath, "../../include/node")')
+
 # The one-file bundles of the programs come after the compile (packages/common/src/programs.ts).
-build: install
+build: install $(PAGE_CACHE_ADDON)
 	npx tsc --build
 	node packages/cluster/dist/bin/bundle-programs.js
+
+$(PAGE_CACHE_ADDON): packages/diskfile/native/page-cache.c
+	@command -v cc >/dev/null || { echo "installing Debian package: gcc"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null; }
+	@test -f "$(NODE_INCLUDE)/node_api.h" || { echo "Node's headers are not in $(NODE_INCLUDE) (Debian's own nodejs has them in libnode-dev)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<
 
 debian-deps:
 	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
@@ -50,7 +63,7 @@ bench: build
 
 clean:
 	npx tsc --build --clean
-	rm -rf packages/*/dist/bundle ring-builder/dist/bundle
+	rm -rf packages/*/dist/bundle ring-builder/dist/bundle $(PAGE_CACHE_ADDON)
 
 clean-data:
 	rm -rf var

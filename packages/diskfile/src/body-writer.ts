@@ -1,11 +1,13 @@
 /**
  * A PUT's body on its way into its tmp file: hashed as it arrives (MD5 for the ETag, CRC-32 for
  * the trailer), written on the thread pool one batch at a time while the next batch is received,
- * and flushed to disk in the background as it grows. The counterpart of body-reader.ts.
+ * and flushed to disk in the background as it grows; a body larger than `keepCacheBytes` leaves
+ * the page cache as it becomes durable (page-cache.ts). The counterpart of body-reader.ts.
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { fdatasyncFd, writeAllFd } from './io.js';
+import { dropPageCache } from './page-cache.js';
 
 /** Body writes are batched up to this many bytes per write. */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -34,8 +36,17 @@ export class BodyWriter {
    */
   private flushError: unknown;
   private unflushed = 0;
+  /** Bytes from the start of the file already dropped from the page cache. */
+  private dropped = 0;
 
-  constructor(private readonly fd: number) {}
+  /**
+   * @param keepCacheBytes a body larger than this is dropped from the page cache once flushed
+   *   (Swift's `keep_cache_size`, though Swift drops every body it writes); undefined: never.
+   */
+  constructor(
+    private readonly fd: number,
+    private readonly keepCacheBytes?: number,
+  ) {}
 
   get size(): number {
     return this.bytes;
@@ -59,6 +70,8 @@ export class BodyWriter {
     this.batchBytes += chunk.length;
     if (this.batchBytes < WRITE_BATCH_BYTES) return;
     if (this.writing) await this.writing;
+    // Every byte before this batch is written now: the next background flush makes it clean.
+    const writtenBytes = this.bytes - this.batchBytes;
     const write = writeAllFd(this.fd, this.batch);
     // Until it is awaited, a failed write must not count as an unhandled rejection.
     write.catch(() => undefined);
@@ -69,6 +82,7 @@ export class BodyWriter {
     if (this.unflushed >= FLUSH_EVERY_BYTES && this.flushing === undefined) {
       this.unflushed = 0;
       this.flushing = fdatasyncFd(this.fd)
+        .then(() => this.dropFlushed(writtenBytes))
         .catch((err: unknown) => {
           this.flushError ??= err;
         })
@@ -87,6 +101,16 @@ export class BodyWriter {
     if (this.flushing) await this.flushing;
     if (this.flushError !== undefined) throw this.flushError;
     await fdatasyncFd(this.fd);
+    this.dropFlushed(0);
+  }
+
+  /** Drops the flushed bytes not dropped yet (`upTo` 0: the whole file) if the body is large. */
+  private dropFlushed(upTo: number): void {
+    if (this.keepCacheBytes === undefined || this.bytes <= this.keepCacheBytes) return;
+    if (upTo !== 0 && upTo <= this.dropped) return;
+    // Advice only: an errno here leaves the pages cached, which costs memory, never data.
+    dropPageCache(this.fd, this.dropped, upTo === 0 ? 0 : upTo - this.dropped);
+    this.dropped = upTo;
   }
 
   /** After a failure: waits for the write and flush in flight, so the caller may close the file. */

@@ -257,7 +257,7 @@ export class DiskFile {
     const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size: number;
-    const writer = new BodyWriter(fd);
+    const writer = new BodyWriter(fd, this.mgr.keepCacheSize);
     try {
       try {
         for await (const raw of body) {

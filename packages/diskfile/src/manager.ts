@@ -35,6 +35,7 @@ export class DiskFileManager {
   readonly reclaimAgeS: number;
   readonly fallocateReserve: { percent?: number; bytes?: number };
   readonly readChecksum: ReadChecksum;
+  readonly keepCacheSize: number | undefined;
   readonly swiftConf: SwiftConf;
   readonly logger: Logger;
   private readonly clock: () => number;
@@ -48,6 +49,7 @@ export class DiskFileManager {
     this.reclaimAgeS = opts.reclaimAgeS ?? 604800;
     this.fallocateReserve = opts.fallocateReserve ?? { percent: 1 };
     this.readChecksum = opts.readChecksum ?? 'crc32';
+    this.keepCacheSize = opts.keepCacheSize;
     this.swiftConf = opts.swiftConf;
     this.logger = opts.logger;
     this.clock = opts.now ?? (() => Date.now() / 1000);

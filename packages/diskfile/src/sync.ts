@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { invalidateSuffix } from './hash-cache.js';
 import { fdatasyncFd, writeAllFd } from './io.js';
+import { dropPageCache } from './page-cache.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { BODY_CRC32_KEY, MAX_METADATA_BYTES, parseCrc32, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
@@ -145,6 +146,8 @@ interface Staged {
   suffix: string;
   hash: string;
   file: string;
+  /** Bytes received for the file (its tar entry's size). */
+  size: number;
 }
 
 /** Reads `tar` to the end, validating every entry into tmp files (synced when published). */
@@ -228,7 +231,7 @@ async function stageEntries(
       if (h.size > opts.maxEntryBytes) throw new BadRequestError(`${what}: ${h.size} bytes exceed the limit of ${opts.maxEntryBytes}`);
       const kind = parseFileName(p.file)?.kind;
       const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
-      staged.push({ tmp, ...p });
+      staged.push({ tmp, ...p, size: h.size });
       await receiveEntry(entry as AsyncIterable<Buffer>, fd, tmp, h.size, what, p, kind === 'data', mgr.readChecksum);
     }
   } catch (err) {
@@ -361,6 +364,8 @@ export async function receiveTar(
         const fd = openSync(s.tmp, 'r+');
         try {
           await fdatasyncFd(fd);
+          // As a PUT's body (body-writer.ts): a large file leaves the page cache once durable.
+          if (mgr.keepCacheSize !== undefined && s.size > mgr.keepCacheSize) dropPageCache(fd, 0, 0);
         } finally {
           closeSync(fd);
         }

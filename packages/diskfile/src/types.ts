@@ -15,6 +15,8 @@ export interface DiskFileManagerOptions {
    * Swift does, at eight times the CPU.
    */
   readChecksum?: ReadChecksum;
+  /** Bodies larger than this many bytes leave the page cache once durable (`keep_cache_size`); undefined: kept. */
+  keepCacheSize?: number;
   swiftConf: SwiftConf;
   logger: Logger;
   /** Clock in seconds since the epoch; tests move it. Default Date.now()/1000. */

@@ -40,6 +40,7 @@ export interface ObjectServerConfig {
   maxUploadTimeMs: number;
   fallocateReserve: FallocateReserve;
   readChecksum: ReadChecksum;
+  keepCacheSize: number;
   reconCachePath: string;
   logLevel: string;
   logRequests: boolean;
@@ -107,6 +108,7 @@ export function objectServerConfig(conf: ConfigFile): ObjectServerConfig {
     maxUploadTimeMs: sec.number('max_upload_time', 86400, { min: 0 }) * 1000,
     fallocateReserve: parseFallocateReserve(sec.string('fallocate_reserve', '1%'), `${conf.file} [object-server]`),
     readChecksum: readChecksum(sec.string('read_checksum', 'crc32'), conf.file),
+    keepCacheSize: sec.number('keep_cache_size', 5242880, { min: 0 }),
     logRequests: sec.boolean('log_requests', true),
     allowedHeaders: sec.list('allowed_headers', DEFAULT_ALLOWED_HEADERS),
     maxSyncEntryBytes: sec.number('max_sync_entry_bytes', 5368709122 + 1024 * 1024, { min: 1 }),

@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConfigFile, createLogger, SwiftConf } from '@swiftlet/common';
-import { DiskFileManager, removeStaleTmp } from '@swiftlet/diskfile';
+import { DiskFileManager, pageCacheDropUnavailable, removeStaleTmp } from '@swiftlet/diskfile';
 import type { Logger } from 'pino';
 import { createObjectServerApp, type ObjectServerApp } from './app.js';
 import { objectServerConfig, type ObjectServerConfig } from './config.js';
@@ -31,9 +31,12 @@ export async function startObjectServer(configFile: string, opts: { logger?: Log
     reclaimAgeS: config.reclaimAgeS,
     fallocateReserve: config.fallocateReserve,
     readChecksum: config.readChecksum,
+    keepCacheSize: config.keepCacheSize,
     swiftConf,
     logger: logger.child({ module: 'diskfile' }),
   });
+  const noDrop = pageCacheDropUnavailable();
+  if (noDrop !== undefined) logger.warn(`large bodies stay in the page cache (keep_cache_size has no effect): ${noDrop}`);
   // Temporary files of writers that died (a crash, a kill) are removed before serving.
   await removeStaleTmp(config.devices, logger).catch((err: unknown) => logger.error({ err }, 'could not sweep stale tmp files'));
   const app = createObjectServerApp({ config, swiftConf, diskfiles, logger });
