@@ -4,7 +4,8 @@
 // s3api (the anchor on 127.0.0.1:8080, started with ./start.sh main only if not running, and then
 // stopped again). Same client, same run. Samples the Swiftlet proxy's VmRSS every 100 ms.
 //   node bench/s3/multipart.mjs [size-MiB (default 1024)]
-// SWIFTLET_ONLY=1 skips Swift (for profiling Swiftlet's side alone). DOWNLOADS=n: downloads of
+// SWIFTLET_ONLY=1 skips Swift (for profiling Swiftlet's side alone); BENCH_PROCESS_PER_NODE=1 runs
+// one swiftlet-storage-server per node. DOWNLOADS=n: downloads of
 // the object, one after the other (default 3); the table gives the last, the note all of them.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -133,7 +134,9 @@ try {
       await new Promise((r) => setTimeout(r, 300));
     }
   }
-  cluster = await startCluster({ dir, nodes: 4, replicas: 3, partPower: 10, daemons: false, users: [user] });
+  // BENCH_PROCESS_PER_NODE=1: one swiftlet-storage-server per node, as in run.sh.
+  const processPerNode = process.env.BENCH_PROCESS_PER_NODE === '1';
+  cluster = await startCluster({ dir, nodes: 4, replicas: 3, partPower: 10, daemons: false, users: [user], processPerNode });
   const proxyPid = cluster.processes.get('proxy-server')?.pid;
   sampler = setInterval(() => {
     try {
