@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listFiles, put, rawRequest, removeDir, request, startObjectServer, ts, type TestServer } from './helpers.js';
+import http, { type OutgoingHttpHeaders } from 'node:http';
+import { listFiles, put, rawRequest, removeDir, request, startObjectServer, ts, type Answer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
 let port: number;
@@ -229,6 +230,109 @@ describe('bad input -> 400 with a one-line reason, nothing written', () => {
 
   it('an unknown method -> 405', async () => {
     expect((await request(port, 'PATCH', '/sda/3/a/c/o', { 'X-Timestamp': ts() })).status).toBe(405);
+  });
+});
+
+describe('PUT with the checksums in a trailer (X-Backend-Checksum-Trailer, sent by our proxy)', () => {
+  const crc32Hex = async (b: Buffer): Promise<string> => (await import('node:zlib')).crc32(b).toString(16).padStart(8, '0');
+
+  /** A chunked PUT whose trailer carries `trailers` (none when undefined). */
+  function putTrailer(path: string, body: Buffer, trailers: Record<string, string> | undefined, headers: OutgoingHttpHeaders = {}): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'PUT',
+          path,
+          agent: false,
+          headers: {
+            'X-Timestamp': ts(),
+            'Content-Type': 'application/octet-stream',
+            'Transfer-Encoding': 'chunked',
+            'X-Backend-Checksum-Trailer': 'md5,crc32',
+            Trailer: 'X-Backend-Etag, X-Backend-Body-Crc32',
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const b = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, text: b.toString('utf8') });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.write(body.subarray(0, 3));
+      req.write(body.subarray(3));
+      if (trailers) req.addTrailers(trailers);
+      req.end();
+    });
+  }
+
+  const body = Buffer.from('a body whose MD5 the proxy computed');
+  const nothingStored = async (path: string): Promise<void> => {
+    expect((await request(port, 'HEAD', path)).status).toBe(404);
+    expect(await listFiles(join(srv.devices, 'sda', 'tmp'))).toEqual([]);
+  };
+
+  it('stores the trailer MD5 as the ETag once the CRC-32 matches; X-Backend-Obj-Content-Length is the length', async () => {
+    const etag = await md5(body.toString());
+    const r = await putTrailer('/sda/3/a/c/trailer-ok', body, { 'X-Backend-Etag': etag, 'X-Backend-Body-Crc32': await crc32Hex(body) }, { 'X-Backend-Obj-Content-Length': String(body.length) });
+    expect(r.status).toBe(201);
+    expect(r.headers['etag']).toBe(`"${etag}"`);
+    const g = await request(port, 'GET', '/sda/3/a/c/trailer-ok');
+    expect(g.status).toBe(200);
+    expect(g.text).toBe(body.toString());
+    expect(g.headers['etag']).toBe(`"${etag}"`);
+    expect(g.headers['content-length']).toBe(String(body.length));
+  });
+
+  it('422 when the bytes received do not match the sender CRC-32, nothing stored', async () => {
+    const r = await putTrailer('/sda/3/a/c/trailer-crc', body, { 'X-Backend-Etag': await md5(body.toString()), 'X-Backend-Body-Crc32': '00000000' });
+    expect(r.status).toBe(422);
+    expect(r.text).toMatch(/body CRC-32 [0-9a-f]{8} does not match the sender's 00000000/);
+    await nothingStored('/sda/3/a/c/trailer-crc');
+  });
+
+  it('422 when the trailer MD5 is not the ETag the client asked for', async () => {
+    const r = await putTrailer('/sda/3/a/c/trailer-etag', body, { 'X-Backend-Etag': await md5(body.toString()), 'X-Backend-Body-Crc32': await crc32Hex(body) }, { ETag: await md5('something else') });
+    expect(r.status).toBe(422);
+    await nothingStored('/sda/3/a/c/trailer-etag');
+  });
+
+  it('400 without the trailer, or with a malformed one, nothing stored', async () => {
+    const none = await putTrailer('/sda/3/a/c/trailer-none', body, undefined);
+    expect(none.status).toBe(400);
+    expect(none.text).toBe('Missing or malformed X-Backend-Etag trailer\n');
+    const badCrc = await putTrailer('/sda/3/a/c/trailer-none', body, { 'X-Backend-Etag': await md5(body.toString()), 'X-Backend-Body-Crc32': 'xyz' });
+    expect(badCrc.status).toBe(400);
+    expect(badCrc.text).toBe('Missing or malformed X-Backend-Body-Crc32 trailer\n');
+    await nothingStored('/sda/3/a/c/trailer-none');
+  });
+
+  it('400 before the body for an unknown checksum list or a body that is not chunked', async () => {
+    const unknown = await putTrailer('/sda/3/a/c/trailer-hdr', body, undefined, { 'X-Backend-Checksum-Trailer': 'sha1' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.text).toBe('X-Backend-Checksum-Trailer "sha1": expected md5,crc32\n');
+    const plain = await put(port, '/sda/3/a/c/trailer-hdr', body, { 'X-Backend-Checksum-Trailer': 'md5,crc32' });
+    expect(plain.status).toBe(400);
+    expect(plain.text).toBe('X-Backend-Checksum-Trailer needs a chunked body\n');
+    await nothingStored('/sda/3/a/c/trailer-hdr');
+  });
+
+  it('a chunked body shorter than X-Backend-Obj-Content-Length is 499, longer is 400; nothing stored', async () => {
+    const trailers = { 'X-Backend-Etag': await md5(body.toString()), 'X-Backend-Body-Crc32': await crc32Hex(body) };
+    const short = await putTrailer('/sda/3/a/c/trailer-len', body, trailers, { 'X-Backend-Obj-Content-Length': String(body.length + 1) });
+    expect(short.status).toBe(499);
+    const long = await putTrailer('/sda/3/a/c/trailer-len', body, trailers, { 'X-Backend-Obj-Content-Length': String(body.length - 1) });
+    expect(long.status).toBe(400);
+    const bad = await putTrailer('/sda/3/a/c/trailer-len', body, trailers, { 'X-Backend-Obj-Content-Length': 'ten' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toBe('Invalid X-Backend-Obj-Content-Length: "ten"\n');
+    await nothingStored('/sda/3/a/c/trailer-len');
   });
 });
 

@@ -1,10 +1,10 @@
 /**
- * A PUT's body on its way into its tmp file: hashed as it arrives (MD5 for the ETag, CRC-32 for
- * the trailer), written on the thread pool one batch at a time while the next batch is received,
+ * A PUT's body on its way into its tmp file: hashed as it arrives (MD5 for the ETag unless the
+ * sender supplies it, CRC-32 for the trailer), written on the thread pool one batch at a time while the next batch is received,
  * and flushed to disk in the background as it grows; a body larger than `keepCacheBytes` leaves
  * the page cache as it becomes durable (page-cache.ts). The counterpart of body-reader.ts.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { fdatasyncFd, writeAllFd } from './io.js';
 import { dropPageCache } from './page-cache.js';
@@ -24,7 +24,7 @@ export const WRITE_BATCH_BYTES = 1024 * 1024;
 export const FLUSH_EVERY_BYTES = 8 * 1024 * 1024;
 
 export class BodyWriter {
-  private readonly md5 = createHash('md5');
+  private readonly md5: Hash | undefined;
   private crc = 0;
   private bytes = 0;
   /** The chunks received since the last write. */
@@ -49,7 +49,11 @@ export class BodyWriter {
   constructor(
     private readonly fd: number,
     private readonly keepCacheBytes?: number,
-  ) {}
+    /** False when the sender vouches for the MD5 (its trailer) and only the CRC-32 is checked here. */
+    withMd5 = true,
+  ) {
+    this.md5 = withMd5 ? createHash('md5') : undefined;
+  }
 
   get size(): number {
     return this.bytes;
@@ -59,15 +63,16 @@ export class BodyWriter {
     return this.crc;
   }
 
-  /** Hex MD5 of the body so far (call once, after the last chunk). */
+  /** Hex MD5 of the body so far (call once, after the last chunk; not with `withMd5` false). */
   md5Hex(): string {
+    if (!this.md5) throw new Error('BodyWriter: no MD5 was computed');
     return this.md5.digest('hex');
   }
 
   /** One received chunk. Resolves when the next may come (a full batch waits for the previous write). */
   async add(chunk: Buffer): Promise<void> {
     this.bytes += chunk.length;
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     this.crc = crc32(chunk, this.crc);
     this.batch.push(chunk);
     this.batchBytes += chunk.length;

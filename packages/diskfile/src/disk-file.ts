@@ -249,7 +249,16 @@ export class DiskFile {
     timestamp: Timestamp,
     metadata: Record<string, string>,
     body: NodeJS.ReadableStream,
-    opts: { contentLength?: number; expectedEtag?: string } = {},
+    opts: {
+      contentLength?: number;
+      expectedEtag?: string;
+      /**
+       * The body's MD5 and CRC-32 as the sender computed them, read once the body has ended (an
+       * HTTP trailer): the CRC-32 is checked against the bytes received (422 if they differ) and
+       * the MD5 becomes the ETag, so the body is not hashed with MD5 here.
+       */
+      senderChecksums?: () => { md5: string; crc32: number };
+    } = {},
   ): Promise<{ etag: string; size: number }> {
     const devPath = await this.mgr.checkDevice(this.device);
     await this.conflictCheck(timestamp, 'data');
@@ -257,7 +266,7 @@ export class DiskFile {
     const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size: number;
-    const writer = new BodyWriter(fd, this.mgr.keepCacheSize);
+    const writer = new BodyWriter(fd, this.mgr.keepCacheSize, opts.senderChecksums === undefined);
     try {
       try {
         for await (const raw of body) {
@@ -275,7 +284,13 @@ export class DiskFile {
       if (opts.contentLength !== undefined && size !== opts.contentLength) {
         throw new ClientDisconnectError(`body ended after ${size} of ${opts.contentLength} bytes`);
       }
-      etag = writer.md5Hex();
+      if (opts.senderChecksums) {
+        const sent = opts.senderChecksums();
+        if (sent.crc32 !== writer.crc32) {
+          throw new UnprocessableEntityError(`body CRC-32 ${formatCrc32(writer.crc32)} does not match the sender's ${formatCrc32(sent.crc32)}`);
+        }
+        etag = sent.md5;
+      } else etag = writer.md5Hex();
       if (opts.expectedEtag !== undefined && stripEtag(opts.expectedEtag) !== etag) {
         throw new UnprocessableEntityError(`body MD5 ${etag} does not match ETag ${opts.expectedEtag}`);
       }

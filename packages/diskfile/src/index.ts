@@ -2,6 +2,6 @@ export type { DiskFileManagerOptions, ObjectState, ObjectStateObject, ReadChecks
 export { DiskFileManager, removeStaleTmp } from './manager.js';
 export { DiskFile } from './disk-file.js';
 export { UnprocessableEntityError } from './errors.js';
-export { BODY_CRC32_KEY, encodeTrailer, readFully, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
+export { BODY_CRC32_KEY, encodeTrailer, formatCrc32, parseCrc32, readFully, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
 export { parseFallocateReserve } from './config.js';
 export { pageCacheDropUnavailable } from './page-cache.js';

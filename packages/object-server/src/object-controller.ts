@@ -28,6 +28,7 @@ import { parseObjectPath, type ObjectPath } from './request-path.js';
 import {
   bodyLength,
   checkMetadataLimits,
+  checksumTrailer,
   deleteAt,
   expectedEtag,
   header,
@@ -127,6 +128,7 @@ export class ObjectController {
     const timestamp = requireTimestamp(headers);
     const policy = policyIndex(headers, this.swiftConf);
     const contentLength = bodyLength(headers);
+    const senderChecksums = checksumTrailer(req);
     const contentType = header(headers, 'content-type');
     if (contentType === undefined || contentType === '') throw new BadRequestError('No content type');
     checkMetadataLimits(headers);
@@ -178,7 +180,11 @@ export class ObjectController {
     let written: { etag: string; size: number };
     try {
       written = await this.withUploadTimeouts(req, body, () =>
-        df.write(timestamp, metadata, body, { contentLength, expectedEtag: neverMatches ? `${wantEtag}-case` : wantEtag }),
+        df.write(timestamp, metadata, body, {
+          contentLength,
+          expectedEtag: neverMatches ? `${wantEtag}-case` : wantEtag,
+          ...(senderChecksums ? { senderChecksums } : {}),
+        }),
       );
     } catch (err) {
       if (neverMatches && err instanceof StoreError && err.status === 422) {

@@ -2,8 +2,9 @@
  * Request headers of the object API: timestamps, policy, lengths, and the metadata a PUT or POST
  * stores (Swift's constraints and title-cased header names).
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { BadRequestError, ServiceUnavailableError, StoreError, type SwiftConf, Timestamp } from '@swiftlet/common';
+import { parseCrc32 } from '@swiftlet/diskfile';
 
 export const MAX_META_NAME_LENGTH = 128;
 export const MAX_META_VALUE_LENGTH = 256;
@@ -74,13 +75,25 @@ export function policyIndex(headers: IncomingHttpHeaders, swiftConf: SwiftConf):
   return n;
 }
 
-/** The declared body length: a number, or undefined for a chunked body; 400/411/413 otherwise. */
-export function bodyLength(headers: IncomingHttpHeaders): number | undefined {
+function isChunked(headers: IncomingHttpHeaders): boolean {
   const te = header(headers, 'transfer-encoding');
-  const cl = header(headers, 'content-length');
-  if (te !== undefined && te.toLowerCase().includes('chunked')) return undefined;
-  if (cl === undefined) throw new LengthRequiredError();
-  if (!/^\d+$/.test(cl.trim())) throw new BadRequestError(`Invalid Content-Length: ${JSON.stringify(cl)}`);
+  return te !== undefined && te.toLowerCase().includes('chunked');
+}
+
+/**
+ * The declared body length: Content-Length, or for a chunked body Swift's
+ * X-Backend-Obj-Content-Length when given (the body must then be exactly that long), else
+ * undefined; 400/411/413 otherwise.
+ */
+export function bodyLength(headers: IncomingHttpHeaders): number | undefined {
+  const chunked = isChunked(headers);
+  const name = chunked ? 'x-backend-obj-content-length' : 'content-length';
+  const cl = header(headers, name);
+  if (cl === undefined) {
+    if (chunked) return undefined;
+    throw new LengthRequiredError();
+  }
+  if (!/^\d+$/.test(cl.trim())) throw new BadRequestError(`Invalid ${chunked ? 'X-Backend-Obj-Content-Length' : 'Content-Length'}: ${JSON.stringify(cl)}`);
   const n = Number(cl);
   if (n > MAX_FILE_SIZE) throw new RequestEntityTooLargeError(`Your request is too large (max ${MAX_FILE_SIZE} bytes)`);
   return n;
@@ -149,4 +162,29 @@ export function expectedEtag(headers: IncomingHttpHeaders): string | undefined {
   if (raw === undefined) return undefined;
   const v = raw.trim();
   return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
+}
+
+/**
+ * `X-Backend-Checksum-Trailer: md5,crc32` (sent by Swiftlet's proxy with a chunked body): the
+ * body's MD5 and CRC-32 as the proxy computed them follow it, as the trailers X-Backend-Etag and
+ * X-Backend-Body-Crc32. The object server then checks only the CRC-32 (an eighth of MD5's CPU)
+ * and stores that MD5 as the ETag, so a body going to three replicas is hashed with MD5 once, not
+ * three times. Swift's object servers each hash with MD5 (its proxy sends no checksum). Returns
+ * the trailer's reader, to call after the body has ended; undefined without the header.
+ */
+export function checksumTrailer(req: IncomingMessage): (() => { md5: string; crc32: number }) | undefined {
+  const declared = header(req.headers, 'x-backend-checksum-trailer');
+  if (declared === undefined) return undefined;
+  if (declared.trim().toLowerCase() !== 'md5,crc32') {
+    throw new BadRequestError(`X-Backend-Checksum-Trailer ${JSON.stringify(declared)}: expected md5,crc32`);
+  }
+  if (!isChunked(req.headers)) throw new BadRequestError('X-Backend-Checksum-Trailer needs a chunked body');
+  return () => {
+    const md5 = req.trailers['x-backend-etag'];
+    if (md5 === undefined || !/^[0-9a-f]{32}$/.test(md5)) throw new BadRequestError('Missing or malformed X-Backend-Etag trailer');
+    const raw = req.trailers['x-backend-body-crc32'];
+    const crc32 = raw === undefined ? null : parseCrc32(raw);
+    if (crc32 === null) throw new BadRequestError('Missing or malformed X-Backend-Body-Crc32 trailer');
+    return { md5, crc32 };
+  };
 }

@@ -4,7 +4,9 @@
  * shared NodeIter, so a handoff takes the place of a primary that is down, limited, or answers
  * 507/5xx; the client answer is Swift's best_response over the slots' statuses.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { crc32 } from 'node:zlib';
 
 import type { BackendCall } from './backend-call.js';
 import { discard, flatHeaders, within } from './backend-call.js';
@@ -71,11 +73,26 @@ export interface PutParams {
   contentLength: number | undefined;
 }
 
+/**
+ * Headers of a streamed PUT: the body goes chunked, its length in X-Backend-Obj-Content-Length,
+ * and its MD5 and CRC-32 follow it as trailers (the object server's checksumTrailer): the proxy
+ * hashes the body with MD5 once instead of every replica doing it.
+ */
+function withChecksumTrailer(headers: OutgoingHttpHeaders, contentLength: number | undefined): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ...headers };
+  delete out['content-length'];
+  out['transfer-encoding'] = 'chunked';
+  if (contentLength !== undefined) out['x-backend-obj-content-length'] = String(contentLength);
+  out['x-backend-checksum-trailer'] = 'md5,crc32';
+  out['trailer'] = 'X-Backend-Etag, X-Backend-Body-Crc32';
+  return out;
+}
+
 /** A PUT streamed to every slot's node at once. Resolves with the client's answer. */
 export async function putToNodes(ctx: BackendContext, p: PutParams): Promise<WriteAnswer> {
   const n = p.slotHeaders.length;
   const quorum = quorumSize(p.replicas);
-  const slots = await Promise.all(p.slotHeaders.map((h) => connectPutSlot(ctx, p.iter, p.pathOf, h)));
+  const slots = await Promise.all(p.slotHeaders.map((h) => connectPutSlot(ctx, p.iter, p.pathOf, withChecksumTrailer(h, p.contentLength))));
   const writers = slots.filter((s): s is Extract<Slot, { kind: 'writer' }> => s.kind === 'writer');
   const finals = slots.filter((s): s is Extract<Slot, { kind: 'final' }> => s.kind === 'final').map((s) => s.answer);
   const abortAll = (): void => writers.forEach((w) => w.call.abort());
@@ -132,6 +149,8 @@ function streamBody(
     const live = new Set(calls);
     const waiting = new Set<BackendCall>();
     let sent = 0;
+    const md5 = createHash('md5');
+    let crc = 0;
     let done = false;
     const cleanups: (() => void)[] = [];
     const finish = (r: 'ok' | 'quorum-lost' | 'client'): void => {
@@ -176,6 +195,8 @@ function streamBody(
         finish('client');
         return;
       }
+      md5.update(buf);
+      crc = crc32(buf, crc);
       for (const call of live) {
         if (call.req.destroyed) drop(call, call.error ?? new Error('connection closed'));
         else if (!call.req.write(buf)) {
@@ -192,8 +213,10 @@ function streamBody(
         finish('client');
         return;
       }
+      const trailers = { 'X-Backend-Etag': md5.digest('hex'), 'X-Backend-Body-Crc32': crc.toString(16).padStart(8, '0') };
       for (const call of live) {
         call.armTimeout();
+        call.req.addTrailers(trailers);
         call.req.end();
       }
       finish('ok');
