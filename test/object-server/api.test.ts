@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import http, { type OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { listFiles, put, rawRequest, removeDir, request, startObjectServer, ts, type Answer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
@@ -237,40 +237,22 @@ describe('PUT with the checksums in a trailer (X-Backend-Checksum-Trailer, sent 
   const crc32Hex = async (b: Buffer): Promise<string> => (await import('node:zlib')).crc32(b).toString(16).padStart(8, '0');
 
   /** A chunked PUT whose trailer carries `trailers` (none when undefined). */
-  function putTrailer(path: string, body: Buffer, trailers: Record<string, string> | undefined, headers: OutgoingHttpHeaders = {}): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          method: 'PUT',
-          path,
-          agent: false,
-          headers: {
-            'X-Timestamp': ts(),
-            'Content-Type': 'application/octet-stream',
-            'Transfer-Encoding': 'chunked',
-            'X-Backend-Checksum-Trailer': 'md5,crc32',
-            Trailer: 'X-Backend-Etag, X-Backend-Body-Crc32',
-            ...headers,
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const b = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, text: b.toString('utf8') });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.write(body.subarray(0, 3));
-      req.write(body.subarray(3));
-      if (trailers) req.addTrailers(trailers);
-      req.end();
-    });
-  }
+  const putTrailer = (path: string, body: Buffer, trailers: Record<string, string> | undefined, headers: OutgoingHttpHeaders = {}): Promise<Answer> =>
+    request(
+      port,
+      'PUT',
+      path,
+      {
+        'X-Timestamp': ts(),
+        'Content-Type': 'application/octet-stream',
+        'Transfer-Encoding': 'chunked',
+        'X-Backend-Checksum-Trailer': 'md5,crc32',
+        Trailer: 'X-Backend-Etag, X-Backend-Body-Crc32',
+        ...headers,
+      },
+      body,
+      trailers ?? {},
+    );
 
   const body = Buffer.from('a body whose MD5 the proxy computed');
   const nothingStored = async (path: string): Promise<void> => {

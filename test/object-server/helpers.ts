@@ -86,13 +86,17 @@ export interface Answer {
   text: string;
 }
 
-/** One request with full control over headers and body; `body` may be a Buffer or a string. */
+/**
+ * One request with full control over headers and body; `body` may be a Buffer or a string.
+ * `trailers` are sent after the body (a chunked request: say so in `headers`).
+ */
 export function request(
   port: number,
   method: string,
   path: string,
   headers: OutgoingHttpHeaders = {},
   body?: string | Buffer,
+  trailers?: Record<string, string>,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
@@ -107,7 +111,12 @@ export function request(
     req.on('error', reject);
     // A string would be sent in one write with the headers, all encoded as UTF-8 (Node merges
     // them), which mangles latin-1 header values: always send bytes.
-    req.end(typeof body === 'string' ? Buffer.from(body) : body);
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    if (trailers) {
+      if (bytes) req.write(bytes);
+      req.addTrailers(trailers);
+      req.end();
+    } else req.end(bytes);
   });
 }
 
