@@ -237,6 +237,24 @@ describe('proxy backend with real object servers', () => {
     }
   });
 
+  it('a streamed body of unknown length: every replica stores it with the MD5 the proxy computed', async () => {
+    // Over 64 KiB, so it streams with the checksum trailer; no Content-Length, so the replicas
+    // learn its length only from its end.
+    const name = 'no-length';
+    const body = randomBytes(1024 * 1024 + 12345);
+    const res = await backend.putObject(A, C, name, source(body, 50_000), { 'content-type': 'application/octet-stream' });
+    expect(res.status).toBe(201);
+    expect(res.headers['etag']).toBe(md5(body));
+    const { nodes } = tier.ring.getNodes(A, C, name);
+    for (const n of nodes) {
+      const [file] = await dataFiles(tier, n.id, name);
+      const stored = await readFile(file!);
+      expect(md5(stored.subarray(0, body.length))).toBe(md5(body));
+      expect(stored.subarray(body.length).toString('utf8')).toContain(`"ETag":"${md5(body)}"`);
+    }
+    expect(md5(await collect((await backend.getObject(A, C, name, {})).body))).toBe(md5(body));
+  });
+
   it('a slow client is not a slow node: no node timeout while the body waits for its reader', async () => {
     const name = 'slow-reader';
     const body = randomBytes(4 * 1024 * 1024);
