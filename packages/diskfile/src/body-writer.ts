@@ -1,8 +1,9 @@
 /**
  * A PUT's body on its way into its tmp file: hashed as it arrives (MD5 for the ETag unless the
- * sender supplies it, CRC-32 for the trailer), written on the thread pool one batch at a time while the next batch is received,
- * and flushed to disk in the background as it grows; a body larger than `keepCacheBytes` leaves
- * the page cache as it becomes durable (page-cache.ts). The counterpart of body-reader.ts.
+ * sender supplies it, CRC-32 for the trailer), written on the thread pool one batch at a time
+ * while the next batch is received, and flushed to disk in the background as it grows; a body
+ * larger than `keepCacheBytes` leaves the page cache as it becomes durable (page-cache.ts). The
+ * counterpart of body-reader.ts.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';

@@ -92,7 +92,9 @@ function withChecksumTrailer(headers: OutgoingHttpHeaders, contentLength: number
 export async function putToNodes(ctx: BackendContext, p: PutParams): Promise<WriteAnswer> {
   const n = p.slotHeaders.length;
   const quorum = quorumSize(p.replicas);
-  const slots = await Promise.all(p.slotHeaders.map((h) => connectPutSlot(ctx, p.iter, p.pathOf, withChecksumTrailer(h, p.contentLength))));
+  const slots = await Promise.all(
+    p.slotHeaders.map((h) => connectPutSlot(ctx, p.iter, p.pathOf, withChecksumTrailer(h, p.contentLength))),
+  );
   const writers = slots.filter((s): s is Extract<Slot, { kind: 'writer' }> => s.kind === 'writer');
   const finals = slots.filter((s): s is Extract<Slot, { kind: 'final' }> => s.kind === 'final').map((s) => s.answer);
   const abortAll = (): void => writers.forEach((w) => w.call.abort());
