@@ -41,16 +41,11 @@ export const PROGRAM_ENVIRONMENT: Readonly<Record<string, Readonly<Record<string
     ...ALLOCATOR,
   },
   'proxy-server': {
-    // A 2 MiB young generation. Small: body chunks in flight to three object servers are
-    // collected by scavenges while young (with 16 MiB, and before the old-space floor below,
-    // every 64 MiB of them started a full mark-compact: 75-90 per GiB uploaded). Not 1 MiB, which
-    // it was until the floor came: a small S3 request then left so little room that the proxy ran
-    // 1,000-1,200 scavenges per 10 s of 4 KiB GETs, 1-12 ms each. Measured, our cluster alone,
-    // 1 MiB -> 2 MiB: 4 KiB GetObject 891 -> 1,016/s (proxy CPU per GET 0.89 -> 0.72 ms), 4 KiB
-    // PutObject 77 -> 90/s (4.2 -> 3.7 ms), 1 GiB upload proxy CPU 4.0-4.3 -> 3.8 s, cached 1 GiB
-    // download 1.4-1.6 -> 1.2-1.3 s, peak RSS during them 105 -> 88-107 MiB. 4 MiB gave the same
-    // small-request figures and slower 1 GiB downloads (1.7-1.8 s).
-    NODE_OPTIONS: '--max-semi-space-size=2',
+    // A 1 MiB young generation: body chunks in flight to three object servers are collected by
+    // scavenges while young. With 16 MiB they lived through too few scavenges to matter and every
+    // 64 MiB of them started a full mark-compact (75-90 per GiB uploaded): 1 GiB PUT 3.3-4.0 s
+    // of proxy CPU against 2.2-2.3 s.
+    NODE_OPTIONS: '--max-semi-space-size=1',
     ...ALLOCATOR,
   },
   'container-server': ALLOCATOR,
