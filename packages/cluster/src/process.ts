@@ -48,18 +48,29 @@ function portFree(port: number, host: string): Promise<number | undefined> {
   });
 }
 
+/** Ports this process has handed out: never twice (see freePort). */
+const portsHandedOut = new Set<number>();
+
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago, chosen at random below the ephemeral range:
- * a port the kernel hands out (listen on 0) can be taken by any outgoing connection before the
+ * A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out
+ * before, chosen at random below the ephemeral range: a port the kernel hands out (listen on 0) can be taken by any outgoing connection before the
  * server that was given it binds it, and with many tests connecting at once one was (a storage
  * server exited at start in CI). Falls back to the kernel's choice when no port below is free.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const high = ephemeralRangeStart() - 1;
   const low = Math.min(10_000, high - 1000);
+  // A cluster asks for a dozen ports before any of its servers binds one; drawn at random, two of
+  // them were sometimes the same (a storage server then died on EADDRINUSE at start, in CI).
+  if (portsHandedOut.size > (high - low) / 2) portsHandedOut.clear();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await portFree(low + Math.floor(Math.random() * (high - low + 1)), host);
-    if (port !== undefined) return port;
+    const candidate = low + Math.floor(Math.random() * (high - low + 1));
+    if (portsHandedOut.has(candidate)) continue;
+    const port = await portFree(candidate, host);
+    if (port !== undefined) {
+      portsHandedOut.add(port);
+      return port;
+    }
   }
   const port = await portFree(0, host);
   if (port === undefined) throw new Error(`no free TCP port on ${host}`);
@@ -69,7 +80,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 /** Polls `check` until it returns a truthy value or the deadline passes (no blind sleeps). */
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string; fatal?: (err: unknown) => boolean } = {},
 ): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let lastErr: unknown;
@@ -78,6 +89,7 @@ export async function waitFor<T>(
       const v = await check();
       if (v) return v;
     } catch (err) {
+      if (opts.fatal?.(err)) throw err;
       lastErr = err;
     }
     if (Date.now() > deadline) {
@@ -85,6 +97,21 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${why}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+/** A server that died before its health check answered: says why, from the end of its log. */
+class ExitedAtStart extends Error {
+  constructor(name: string, status: number | string | null, logFile: string | undefined) {
+    let tail = '';
+    if (logFile !== undefined) {
+      try {
+        tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n');
+      } catch (err) {
+        tail = `(its log ${logFile} could not be read: ${(err as Error).message})`;
+      }
+    }
+    super(`${name} exited at start (${String(status)})${tail === '' ? '' : `; its log ends:\n${tail}`}`);
   }
 }
 
@@ -173,13 +200,13 @@ export async function startProcess(opts: StartOptions): Promise<ServerProcess> {
     try {
       await waitFor(
         async () => {
-          if (gone()) throw new Error(`${opts.name} exited with code ${child.exitCode}`);
+          if (gone()) throw new ExitedAtStart(opts.name, child.exitCode ?? child.signalCode, opts.logFile);
           const res = await fetch(url).catch(() => undefined);
           // Another server on the same port (handed to two launchers) is not ours.
           const who = res?.headers.get(SERVER_PID_HEADER);
           return res?.status === 200 && (who === null || who === undefined || who === String(pid));
         },
-        { timeoutMs: Math.max(0, deadline - Date.now()), what: `${opts.name} at ${url}` },
+        { timeoutMs: Math.max(0, deadline - Date.now()), what: `${opts.name} at ${url}`, fatal: (err) => err instanceof ExitedAtStart },
       );
     } catch (err) {
       await handle.kill();
