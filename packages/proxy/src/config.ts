@@ -51,7 +51,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
     'client_timeout', 'keep_alive_timeout', 'node_timeout', 'conn_timeout', 'post_quorum_timeout',
     'error_suppression_limit', 'error_suppression_interval', 'sorting_method', 'timing_expiry',
     'request_node_count', 'recheck_account_existence', 'recheck_container_existence',
-    'account_autocreate', 'check_container_existence',
+    'account_autocreate', 'check_container_existence', 'consistent_reads',
   ],
   s3api: [
     'region', 'storage_domain', 'credentials_file', 'credentials_reload_interval', 'max_clock_skew',

@@ -33,6 +33,12 @@ export interface ProxyBackendConfig {
    * caller's X-Backend-Storage-Policy-Index, else the default policy).
    */
   checkContainerExistence?: boolean;
+  /**
+   * Object GET/HEAD consult a read quorum of primaries (N - write quorum + 1) and serve the newest
+   * version (consistent_reads, true): read-after-write and read-after-delete as S3 promises.
+   * False: Swift's behaviour, the first good answer (one backend request fewer per read).
+   */
+  consistentReads?: boolean;
 }
 
 export const DEFAULT_PROXY_BACKEND_CONFIG: Readonly<Required<ProxyBackendConfig>> = Object.freeze({
@@ -48,6 +54,7 @@ export const DEFAULT_PROXY_BACKEND_CONFIG: Readonly<Required<ProxyBackendConfig>
   requestNodeCount: 0, // 0: 2 * replicas
   accountAutocreate: true,
   checkContainerExistence: true,
+  consistentReads: true,
 });
 
 /** Reads the data-path keys of a proxy config section (Swift's names). */
@@ -70,6 +77,7 @@ export function proxyBackendConfigFromSection(sec: ConfigSection): Required<Prox
     requestNodeCount: sec.integer('request_node_count', d.requestNodeCount, { min: 0 }),
     accountAutocreate: sec.boolean('account_autocreate', d.accountAutocreate),
     checkContainerExistence: sec.boolean('check_container_existence', d.checkContainerExistence),
+    consistentReads: sec.boolean('consistent_reads', d.consistentReads),
   };
 }
 

@@ -28,6 +28,8 @@ export interface BackendMetrics {
   readResumes: number;
   /** GET bodies cut because no replica could continue them. */
   readAborts: number;
+  /** Object reads whose first good answer a consistency probe showed stale (consistent_reads). */
+  staleReadsAvoided: number;
 }
 
 export function newMetrics(): BackendMetrics {
@@ -40,6 +42,7 @@ export function newMetrics(): BackendMetrics {
     quorumFailures: 0,
     readResumes: 0,
     readAborts: 0,
+    staleReadsAvoided: 0,
   };
 }
 

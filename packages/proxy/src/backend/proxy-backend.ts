@@ -275,7 +275,8 @@ export class ProxyBackend {
       const base = forwardableHeaders(headers);
       base['x-backend-storage-policy-index'] = String(policy);
       const iter = this.iterFor(ring, part, nodes, true);
-      const r = await readFromNodes(this.ctx, 'Object', iter, nodes.length, method, pathOf, base);
+      const readQuorum = this.conf.consistentReads ? nodes.length - quorumSize(nodes.length) + 1 : 1;
+      const r = await readFromNodes(this.ctx, 'Object', iter, nodes.length, method, pathOf, base, readQuorum);
       if (!r.res) return { status: r.status, headers: r.headers };
       if (method === 'HEAD') {
         discard(r.res);
@@ -288,7 +289,7 @@ export class ProxyBackend {
         return { status: r.status, headers: r.headers, body: r.res };
       }
       const whole = r.status === 200;
-      const body = new ResumingBody(this.ctx, r.res, iter, pathOf, base, range, whole, etag, answerTimestamp(r.res.headers));
+      const body = new ResumingBody(this.ctx, r.res, r.rest, pathOf, base, range, whole, etag, answerTimestamp(r.res.headers));
       return { status: r.status, headers: r.headers, body };
     });
   }

@@ -11,8 +11,8 @@ import type { Timestamp } from '@swiftlet/common';
 import { discard, flatHeaders } from './backend-call.js';
 import type { BackendContext } from './context.js';
 import { answerHeaders, parseContentRange, unquoteEtag } from './headers.js';
-import type { NodeIter, PlacedNode } from './node-iter.js';
-import { ReadResolver, answerTimestamp } from './read-resolver.js';
+import type { NodeIter, PlacedNode, VisitedNode } from './node-iter.js';
+import { ReadResolver, answerTimestamp, isGoodReadStatus, type ReadAnswer } from './read-resolver.js';
 
 export interface ReadResult {
   status: number;
@@ -20,11 +20,29 @@ export interface ReadResult {
   /** The chosen answer (its body unread), when a node gave a usable one. */
   res?: IncomingMessage;
   node?: PlacedNode;
+  /** The nodes after the chosen one, not yet asked for a body: where a broken read resumes. */
+  rest: Iterable<VisitedNode<PlacedNode>>;
 }
+
+/** A node's answer to a consistency probe (HEAD), body discarded. */
+type ProbeAnswer = ReadAnswer & { primary: boolean };
+
+/** Headers a probe must not carry: it asks which version a node holds, unconditionally. */
+const READ_ONLY_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'];
 
 /**
  * Asks the nodes in turn. `pathOf(node)` gives the backend path (device and partition first).
  * A usable answer is returned with its body unread; the caller must consume or discard it.
+ *
+ * With `readQuorum` > 1 (object reads; see `consistent_reads`), the answer is served only once
+ * that many primaries answered and none holds a newer version or a newer tombstone: the other
+ * primaries are asked with HEAD while the first is asked for the body, so a read costs one more
+ * small request but no more waiting. With a write quorum W of N replicas and a read quorum of
+ * N - W + 1, the two always meet on a node that took the last acknowledged write, so a read
+ * follows every acknowledged PUT and DELETE (S3's read-after-write consistency). Swift uses the
+ * first good answer: a primary that was down during a DELETE serves the old object until
+ * replication reaches it. When too few primaries can answer, the read is still served (as Swift
+ * would): availability first.
  */
 export async function readFromNodes(
   ctx: BackendContext,
@@ -34,31 +52,177 @@ export async function readFromNodes(
   method: 'GET' | 'HEAD',
   pathOf: (node: PlacedNode) => string,
   headers: OutgoingHttpHeaders,
+  readQuorum = 1,
 ): Promise<ReadResult> {
   const resolver = new ReadResolver(replicas);
-  for (const { node, primary } of iter) {
+  const nodes = new Lookahead(iter);
+  const probes = new Map<number, Promise<ProbeAnswer>>();
+  const probeHeaders: OutgoingHttpHeaders = { ...headers };
+  for (const k of READ_ONLY_HEADERS) delete probeHeaders[k];
+  /** Primaries (by position) whose answer says what they hold (not an error). */
+  const answered = new Set<number>();
+  const asked = new Set<number>();
+  const offered = new Set<number>();
+
+  /** Probe answers as they arrive, by position. */
+  const settled = new Map<number, ProbeAnswer>();
+  const probe = (i: number, { node, primary }: VisitedNode<PlacedNode>): void => {
+    probes.set(
+      i,
+      headNode(ctx, what, node, primary, pathOf(node), probeHeaders).then((a) => {
+        settled.set(i, a);
+        return a;
+      }),
+    );
+  };
+  /** Probes up to `count` more primaries not yet asked; how many it started. */
+  const probeMore = (count: number): number => {
+    let started = 0;
+    for (let i = 0; started < count; i++) {
+      const entry = nodes.at(i);
+      if (!entry?.primary) break;
+      if (asked.has(i) || probes.has(i)) continue;
+      probe(i, entry);
+      started++;
+    }
+    return started;
+  };
+  const offerOnce = (i: number, a: ReadAnswer): ReturnType<ReadResolver['offer']> => {
+    offered.add(i);
+    if (a.primary && a.status < 500) answered.add(i);
+    return resolver.offer(a);
+  };
+  /**
+   * Waits until `readQuorum` primaries answered (any two of them meet the last write), asking
+   * more primaries when a probe fails, or when it is slower than conn_timeout (a hung node must
+   * not hold every read for the node timeout: Swift's concurrency_timeout does the same for
+   * its concurrent GETs). True when a node holds something newer than `candidate` (it is stale).
+   */
+  const isStale = async (candidate: Timestamp | undefined): Promise<boolean> => {
+    let hedgeAt = Date.now() + ctx.connTimeoutMs;
+    for (;;) {
+      for (const [i, a] of settled) {
+        if (a.primary && a.status < 500) answered.add(i);
+        if (isGoodReadStatus(a.status) && a.timestamp) resolver.sawVersion(a.timestamp);
+        else if (a.status === 404 && a.timestamp && !offered.has(i)) offerOnce(i, a);
+      }
+      if (candidate && resolver.isOlderThanSeen(candidate)) return true;
+      if (answered.size >= readQuorum) return false;
+      const pending = [...probes].filter(([i]) => !settled.has(i)).map(([, p]) => p);
+      if (pending.length === 0 || Date.now() >= hedgeAt) {
+        hedgeAt = Date.now() + ctx.connTimeoutMs;
+        if (probeMore(readQuorum - answered.size) === 0 && pending.length === 0) return false;
+        continue;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([...pending, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, hedgeAt - Date.now()))))]);
+      clearTimeout(timer);
+    }
+  };
+
+  if (readQuorum > 1) probeMore(readQuorum - 1);
+  for (let i = 0; ; i++) {
+    const entry = nodes.at(i);
+    if (!entry) break;
+    if (offered.has(i)) continue;
+    const { node, primary } = entry;
+    const probed = probes.get(i);
+    if (probed) {
+      // A node that told its probe it has no usable version is not asked again.
+      const a = await probed;
+      if (!isGoodReadStatus(a.status)) {
+        offerOnce(i, a);
+        continue;
+      }
+    }
+    asked.add(i);
     const call = ctx.open(node, method, pathOf(node), headers);
     let res: IncomingMessage;
     try {
       res = await call.response;
     } catch (err) {
       ctx.noteError(node, err, what);
-      resolver.offer({ status: 503, primary });
+      offerOnce(i, { status: 503, primary });
       continue;
     }
     ctx.timings.record(node, call.elapsedMs() / 1000);
     const status = res.statusCode ?? 503;
     ctx.noteStatus(node, status, what);
     const h = flatHeaders(res);
-    const decision = resolver.offer({ status, primary, timestamp: answerTimestamp(h), headers: h });
+    const timestamp = answerTimestamp(h);
+    const decision = offerOnce(i, { status, primary, timestamp, headers: h });
     if (decision === 'use') {
+      if (readQuorum > 1 && (await isStale(timestamp))) {
+        ctx.metrics.staleReadsAvoided++;
+        discard(res);
+        continue;
+      }
       if (!primary) ctx.metrics.handoffReads++;
-      return { status, headers: answerHeaders(h), res, node };
+      return { status, headers: answerHeaders(h), res, node, rest: nodes.after(i) };
     }
     discard(res);
   }
   const final = resolver.final();
-  return { status: final.status, headers: answerHeaders(final.headers) };
+  return { status: final.status, headers: answerHeaders(final.headers), rest: [] };
+}
+
+/** A HEAD to one node: which version it holds. Never throws (an error is a 503 answer). */
+async function headNode(
+  ctx: BackendContext,
+  what: string,
+  node: PlacedNode,
+  primary: boolean,
+  path: string,
+  headers: OutgoingHttpHeaders,
+): Promise<ProbeAnswer> {
+  const call = ctx.open(node, 'HEAD', path, headers);
+  let res: IncomingMessage;
+  try {
+    res = await call.response;
+  } catch (err) {
+    ctx.noteError(node, err, what);
+    return { status: 503, primary };
+  }
+  ctx.timings.record(node, call.elapsedMs() / 1000);
+  const status = res.statusCode ?? 503;
+  ctx.noteStatus(node, status, what);
+  const h = flatHeaders(res);
+  discard(res);
+  return { status, primary, timestamp: answerTimestamp(h), headers: h };
+}
+
+/** An iterator's values by position, pulled as needed; `after(i)` iterates what follows i. */
+class Lookahead<T> {
+  private readonly seen: T[] = [];
+
+  constructor(private readonly source: Iterator<T>) {}
+
+  at(i: number): T | undefined {
+    while (this.seen.length <= i) {
+      const r = this.source.next();
+      if (r.done) return undefined;
+      this.seen.push(r.value);
+    }
+    return this.seen[i];
+  }
+
+  /**
+   * What follows position i. Not a generator: a resuming body loops over it more than once, and a
+   * `for...of` that breaks would close a generator for good.
+   */
+  after(i: number): IterableIterator<T> {
+    let j = i + 1;
+    const it: IterableIterator<T> = {
+      next: (): IteratorResult<T> => {
+        const v = this.at(j);
+        if (v === undefined) return { done: true, value: undefined };
+        j++;
+        return { done: false, value: v };
+      },
+      [Symbol.iterator]: () => it,
+    };
+    return it;
+  }
 }
 
 /**
@@ -83,7 +247,7 @@ export class ResumingBody extends Readable {
   constructor(
     private readonly ctx: BackendContext,
     first: IncomingMessage,
-    private readonly iter: NodeIter<PlacedNode>,
+    private readonly iter: Iterable<VisitedNode<PlacedNode>>,
     private readonly pathOf: (node: PlacedNode) => string,
     private readonly baseHeaders: OutgoingHttpHeaders,
     /** Inclusive byte range of the object this body carries. */

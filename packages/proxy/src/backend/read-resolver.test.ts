@@ -52,4 +52,15 @@ describe('read resolution by timestamp', () => {
     b.offer({ status: 404, primary: false });
     expect(b.final().status).toBe(503);
   });
+
+  it('a newer version seen by a probe makes older good answers stale; equal or newer ones are used', () => {
+    const r = new ReadResolver(3);
+    r.sawVersion(ts(200));
+    r.sawVersion(ts(150));
+    expect(r.isOlderThanSeen(ts(199))).toBe(true);
+    expect(r.offer({ status: 200, primary: true, timestamp: ts(100) })).toBe('next');
+    expect(r.staleSkipped).toBe(1);
+    expect(r.offer({ status: 200, primary: true, timestamp: ts(200) })).toBe('use');
+    expect(r.offer({ status: 304, primary: true, timestamp: ts(300) })).toBe('use');
+  });
 });

@@ -26,6 +26,8 @@ export function isGoodReadStatus(status: number): boolean {
 
 export class ReadResolver {
   private newestTombstone: { timestamp: Timestamp; headers: Record<string, string> } | undefined;
+  /** The newest version another node was seen to hold (a consistency probe's HEAD). */
+  private newestVersion: Timestamp | undefined;
   private readonly statuses: number[] = [];
   private readonly answerHeaders: Record<string, string>[] = [];
   /** Good answers rejected because a newer tombstone had been seen. */
@@ -35,7 +37,7 @@ export class ReadResolver {
 
   offer(a: ReadAnswer): ReadDecision {
     if (isGoodReadStatus(a.status)) {
-      if (this.newestTombstone && a.timestamp && a.timestamp.compare(this.newestTombstone.timestamp) < 0) {
+      if (a.timestamp && this.isOlderThanSeen(a.timestamp)) {
         this.staleSkipped++;
         return 'next';
       }
@@ -53,6 +55,17 @@ export class ReadResolver {
       this.answerHeaders.push(a.headers ?? {});
     }
     return 'next';
+  }
+
+  /** Whether a tombstone or a version newer than `t` has been seen (an answer at `t` is stale). */
+  isOlderThanSeen(t: Timestamp): boolean {
+    if (this.newestTombstone && t.compare(this.newestTombstone.timestamp) < 0) return true;
+    return this.newestVersion !== undefined && t.compare(this.newestVersion) < 0;
+  }
+
+  /** A node holds the version of timestamp `t`: good answers older than it are stale from now on. */
+  sawVersion(t: Timestamp): void {
+    if (!this.newestVersion || t.isNewerThan(this.newestVersion)) this.newestVersion = t;
   }
 
   /** The answer when no node gave a usable one. */
