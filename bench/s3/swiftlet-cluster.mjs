@@ -12,6 +12,8 @@ const user = { accessKey: 'bench', secretKey: 'bench-secret', account: 'AUTH_ben
 // (with several proxy workers, run.sh's proxy RSS figures are the primary's only).
 const workers = (v) => ({ DEFAULT: { workers: Number(v ?? 1) } });
 const extraConf = { proxy: workers(process.env.BENCH_PROXY_WORKERS), object: workers(process.env.BENCH_OBJECT_WORKERS) };
+// BENCH_CONSISTENT_READS=0: the proxy's consistent_reads off (Swift's first answer), for A/B runs.
+if (process.env.BENCH_CONSISTENT_READS === '0') extraConf.proxy['proxy-server'] = { consistent_reads: false };
 // BENCH_PROCESS_PER_NODE=1: one swiftlet-storage-server per node instead of three server processes.
 const processPerNode = process.env.BENCH_PROCESS_PER_NODE === '1';
 const cluster = await startCluster({ dir, nodes: 4, replicas: 3, partPower: 10, daemons: false, users: [user], extraConf, processPerNode });

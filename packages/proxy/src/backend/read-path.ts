@@ -75,10 +75,10 @@ export async function readFromNodes(
       }),
     );
   };
-  /** Probes up to `count` more primaries not yet asked; how many it started. */
-  const probeMore = (count: number): number => {
+  /** Probes up to `count` more primaries not yet asked, from position `from`; how many it started. */
+  const probeMore = (count: number, from = 0): number => {
     let started = 0;
-    for (let i = 0; started < count; i++) {
+    for (let i = from; started < count; i++) {
       const entry = nodes.at(i);
       if (!entry?.primary) break;
       if (asked.has(i) || probes.has(i)) continue;
@@ -120,7 +120,8 @@ export async function readFromNodes(
     }
   };
 
-  if (readQuorum > 1) probeMore(readQuorum - 1);
+  // The first node is asked for the body; the probes go to the ones after it.
+  if (readQuorum > 1) probeMore(readQuorum - 1, 1);
   for (let i = 0; ; i++) {
     const entry = nodes.at(i);
     if (!entry) break;
