@@ -54,6 +54,20 @@ describe('consistent reads against real object servers', () => {
     return { part, nodes: nodes as RingDevice[] };
   }
 
+  const nodesOf = (name: string): RingDevice[] => placement(name).nodes;
+
+  /** Requests answered by these object servers, by method (their Prometheus counters). */
+  async function requestCounts(nodes: RingDevice[]): Promise<Record<string, number>> {
+    const counts: Record<string, number> = { GET: 0, HEAD: 0 };
+    for (const n of nodes) {
+      const text = await (await fetch(`http://127.0.0.1:${n.port}/metrics`)).text();
+      for (const m of text.matchAll(/^swiftlet_object_server_requests_total\{method="(\w+)",[^}]*\} (\d+)/gm)) {
+        counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
+      }
+    }
+    return counts;
+  }
+
   async function putEverywhere(name: string, body: Buffer, ts: Timestamp): Promise<void> {
     const { part, nodes } = placement(name);
     for (const n of nodes) expect(await direct(n, part, name, 'PUT', ts, body)).toBe(201);
@@ -142,5 +156,13 @@ describe('consistent reads against real object servers', () => {
     await collect(failed.body);
     expect(failed.status).toBe(412);
     expect(b.stats().staleReadsAvoided).toBe(0);
+
+    // The cost: one HEAD per read, to a node other than the one serving the body.
+    const before = await requestCounts(nodesOf(name));
+    for (let i = 0; i < 10; i++) await collect((await b.getObject(A, C, name, {})).body);
+    const after = await requestCounts(nodesOf(name));
+    // Less the GET /metrics that read `before` (each is counted once answered).
+    expect(after.GET - before.GET - nodesOf(name).length).toBe(10);
+    expect(after.HEAD - before.HEAD).toBe(10);
   });
 });
