@@ -140,6 +140,40 @@ describe('consistent reads against real object servers', () => {
     }
   });
 
+  it('If-Match: * on a primary that missed the PUT: the object other primaries hold is served, not its 412', async () => {
+    const name = 'missed-put';
+    const { part, nodes } = placement(name);
+    const body = randomBytes(3000);
+    for (const n of nodes.slice(1)) expect(await direct(n, part, name, 'PUT', at(0), body)).toBe(201);
+    for (let i = 0; i < 12; i++) {
+      const got = await consistent.getObject(A, C, name, { 'if-match': '*' });
+      expect(got.status).toBe(200);
+      expect((await collect(got.body)).equals(body)).toBe(true);
+    }
+  });
+
+  it('two primaries hung (SIGSTOP): the third one\'s body is served whole after the probes time out, not cut by its own node timeout', async () => {
+    const name = 'two-hung';
+    const { nodes } = placement(name);
+    const body = randomBytes(4 * 1024 * 1024);
+    await putEverywhere(name, body, at(0));
+    // A node timeout shorter than the probes take to give up (two hung probes, one after the other).
+    const b = tier.backend({ nodeTimeoutS: 0.5, connTimeoutS: 0.2, errorSuppressionLimit: 1000 });
+    const hung = nodes.slice(1).map((n) => tier.servers[n.id]!);
+    for (const h of hung) h.pause();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const got = await b.getObject(A, C, name, {});
+        expect(got.status).toBe(200);
+        const read = collect(got.body);
+        const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('body never ended')), 15_000));
+        expect((await Promise.race([read, timeout])).equals(body)).toBe(true);
+      }
+    } finally {
+      for (const h of hung) h.resume();
+    }
+  });
+
   it('replicas in agreement: conditional and plain reads answer as before, nothing counted as stale', async () => {
     const name = 'agreed';
     const body = randomBytes(2000);

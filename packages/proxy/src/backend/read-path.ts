@@ -38,11 +38,13 @@ const READ_ONLY_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-si
  * that many primaries answered and none holds a newer version or a newer tombstone: the other
  * primaries are asked with HEAD while the first is asked for the body, so a read costs one more
  * small request but no more waiting. With a write quorum W of N replicas and a read quorum of
- * N - W + 1, the two always meet on a node that took the last acknowledged write, so a read
- * follows every acknowledged PUT and DELETE (S3's read-after-write consistency). Swift uses the
- * first good answer: a primary that was down during a DELETE serves the old object until
- * replication reaches it. When too few primaries can answer, the read is still served (as Swift
- * would): availability first.
+ * N - W + 1, the two meet on a node that took the last acknowledged write, so a read follows every
+ * acknowledged PUT and DELETE (S3's read-after-write consistency). Swift uses the first good
+ * answer: a primary that was down during a DELETE serves the old object until replication reaches
+ * it. Limits: a write acknowledged by handoffs standing in for primaries that were down is not
+ * among the primaries asked here until replication moves it (it is found only if the primaries
+ * fail and the walk reaches the handoffs); and when too few primaries can answer, the read is
+ * served anyway (as Swift would): availability first.
  */
 export async function readFromNodes(
   ctx: BackendContext,
@@ -106,7 +108,9 @@ export async function readFromNodes(
         if (isGoodReadStatus(a.status) && a.timestamp) resolver.sawVersion(a.timestamp);
         else if (a.status === 404 && a.timestamp && !offered.has(i)) offerOnce(i, a);
       }
-      if (candidate && resolver.isOlderThanSeen(candidate)) return true;
+      // An answer without a timestamp (412 for If-Match: * where the object is missing) is
+      // stale as soon as another primary holds a version.
+      if (candidate ? resolver.isOlderThanSeen(candidate) : resolver.hasSeenVersion()) return true;
       if (answered.size >= readQuorum) return false;
       const pending = [...probes].filter(([i]) => !settled.has(i)).map(([, p]) => p);
       if (pending.length === 0 || Date.now() >= hedgeAt) {
@@ -119,14 +123,30 @@ export async function readFromNodes(
       clearTimeout(timer);
     }
   };
+  const done = (i: number): boolean => asked.has(i) || offered.has(i);
+  /**
+   * The next node to ask for the body: one a probe found holding the newest version seen, if
+   * any (after a stale answer, the node known to hold the newer version, not one whose probe
+   * may still hang); else the first one in NodeIter order not yet done.
+   */
+  const nextPosition = (): number | undefined => {
+    let best: number | undefined;
+    let bestTs: Timestamp | undefined;
+    for (const [j, a] of settled) {
+      if (done(j) || !isGoodReadStatus(a.status) || !a.timestamp || resolver.isOlderThanSeen(a.timestamp)) continue;
+      if (!bestTs || a.timestamp.isNewerThan(bestTs)) [best, bestTs] = [j, a.timestamp];
+    }
+    if (best !== undefined) return best;
+    for (let i = 0; ; i++) {
+      if (!nodes.at(i)) return undefined;
+      if (!done(i)) return i;
+    }
+  };
 
   // The first node is asked for the body; the probes go to the ones after it.
   if (readQuorum > 1) probeMore(readQuorum - 1, 1);
-  for (let i = 0; ; i++) {
-    const entry = nodes.at(i);
-    if (!entry) break;
-    if (offered.has(i)) continue;
-    const { node, primary } = entry;
+  for (let i = nextPosition(); i !== undefined; i = nextPosition()) {
+    const { node, primary } = nodes.at(i) as VisitedNode<PlacedNode>;
     const probed = probes.get(i);
     if (probed) {
       // A node that told its probe it has no usable version is not asked again.
@@ -153,13 +173,25 @@ export async function readFromNodes(
     const timestamp = answerTimestamp(h);
     const decision = offerOnce(i, { status, primary, timestamp, headers: h });
     if (decision === 'use') {
-      if (readQuorum > 1 && (await isStale(timestamp))) {
-        ctx.metrics.staleReadsAvoided++;
-        discard(res);
-        continue;
+      if (readQuorum > 1) {
+        // The body waits unread while the other primaries answer: that is us, not a slow node.
+        call.holdTimeout();
+        const stale = await isStale(timestamp);
+        call.armTimeout();
+        if (stale) {
+          ctx.metrics.staleReadsAvoided++;
+          // Not read to its end: a stale copy of a large object would keep the node busy for long.
+          if (method === 'GET') res.destroy();
+          else discard(res);
+          continue;
+        }
+        if (res.destroyed || res.errored) {
+          ctx.logger.warn({ node: `${node.ip}:${node.port}/${node.device}` }, 'object read lost its answer while the other primaries were asked');
+          continue;
+        }
       }
       if (!primary) ctx.metrics.handoffReads++;
-      return { status, headers: answerHeaders(h), res, node, rest: nodes.after(i) };
+      return { status, headers: answerHeaders(h), res, node, rest: nodes.except(done) };
     }
     discard(res);
   }
@@ -192,7 +224,7 @@ async function headNode(
   return { status, primary, timestamp: answerTimestamp(h), headers: h };
 }
 
-/** An iterator's values by position, pulled as needed; `after(i)` iterates what follows i. */
+/** An iterator's values by position, pulled as needed. */
 class Lookahead<T> {
   private readonly seen: T[] = [];
 
@@ -208,17 +240,19 @@ class Lookahead<T> {
   }
 
   /**
-   * What follows position i. Not a generator: a resuming body loops over it more than once, and a
-   * `for...of` that breaks would close a generator for good.
+   * The positions `skip` does not exclude, in order, pulled as needed. Not a generator: a resuming
+   * body loops over it more than once, and a `for...of` that breaks would close a generator.
    */
-  after(i: number): IterableIterator<T> {
-    let j = i + 1;
+  except(skip: (i: number) => boolean): IterableIterator<T> {
+    let j = 0;
     const it: IterableIterator<T> = {
       next: (): IteratorResult<T> => {
-        const v = this.at(j);
-        if (v === undefined) return { done: true, value: undefined };
-        j++;
-        return { done: false, value: v };
+        for (;;) {
+          const v = this.at(j);
+          if (v === undefined) return { done: true, value: undefined };
+          if (skip(j++)) continue;
+          return { done: false, value: v };
+        }
       },
       [Symbol.iterator]: () => it,
     };

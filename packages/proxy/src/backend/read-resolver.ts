@@ -63,6 +63,11 @@ export class ReadResolver {
     return this.newestVersion !== undefined && t.compare(this.newestVersion) < 0;
   }
 
+  /** Whether a probe found any node holding a version. */
+  hasSeenVersion(): boolean {
+    return this.newestVersion !== undefined;
+  }
+
   /** A node holds the version of timestamp `t`: good answers older than it are stale from now on. */
   sawVersion(t: Timestamp): void {
     if (!this.newestVersion || t.isNewerThan(this.newestVersion)) this.newestVersion = t;
