@@ -10,6 +10,8 @@
 # ops/s in six consecutive 10 s runs): WARMUP seconds (default 40) of PutObject then GetObject at 16
 # connections, untimed; then every timed cell follows an untimed warm-up of WARM seconds (default
 # 3) of the same requests (PUTs to their own names).
+# BENCH_PROCESS_PER_NODE=1 runs each node as one swiftlet-storage-server; BENCH_CONSISTENT_READS=0
+# turns the proxy's consistent_reads off (Swift's first-answer reads) for comparison.
 #   bench/s3/run.sh [seconds-per-run (default 8)]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
