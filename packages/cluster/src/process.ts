@@ -53,9 +53,10 @@ const portsHandedOut = new Set<number>();
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out
- * before, chosen at random below the ephemeral range: a port the kernel hands out (listen on 0) can be taken by any outgoing connection before the
- * server that was given it binds it, and with many tests connecting at once one was (a storage
- * server exited at start in CI). Falls back to the kernel's choice when no port below is free.
+ * before, chosen at random below the ephemeral range: a port the kernel hands out (listen on 0)
+ * can be taken by any outgoing connection before the server that was given it binds it, and with
+ * many tests connecting at once one was (a storage server exited at start in CI). Falls back to
+ * the kernel's choice when no port below is free.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const high = ephemeralRangeStart() - 1;

@@ -8,7 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { Timestamp } from '@swiftlet/common';
-import { discard, flatHeaders } from './backend-call.js';
+import { discard, flatHeaders, type BackendCall } from './backend-call.js';
 import type { BackendContext } from './context.js';
 import { answerHeaders, parseContentRange, unquoteEtag } from './headers.js';
 import type { NodeIter, PlacedNode, VisitedNode } from './node-iter.js';
@@ -24,11 +24,8 @@ export interface ReadResult {
   rest: Iterable<VisitedNode<PlacedNode>>;
 }
 
-/** A node's answer to a consistency probe (HEAD), body discarded. */
-type ProbeAnswer = ReadAnswer & { primary: boolean };
-
-/** Headers a probe must not carry: it asks which version a node holds, unconditionally. */
-const READ_ONLY_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'];
+/** The conditional and Range headers: a probe asks which version a node holds, unconditionally. */
+const CONDITIONAL_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'];
 
 /**
  * Asks the nodes in turn. `pathOf(node)` gives the backend path (device and partition first).
@@ -58,16 +55,16 @@ export async function readFromNodes(
 ): Promise<ReadResult> {
   const resolver = new ReadResolver(replicas);
   const nodes = new Lookahead(iter);
-  const probes = new Map<number, Promise<ProbeAnswer>>();
+  const probes = new Map<number, Promise<ReadAnswer>>();
   const probeHeaders: OutgoingHttpHeaders = { ...headers };
-  for (const k of READ_ONLY_HEADERS) delete probeHeaders[k];
+  for (const k of CONDITIONAL_HEADERS) delete probeHeaders[k];
   /** Primaries (by position) whose answer says what they hold (not an error). */
   const answered = new Set<number>();
   const asked = new Set<number>();
   const offered = new Set<number>();
 
   /** Probe answers as they arrive, by position. */
-  const settled = new Map<number, ProbeAnswer>();
+  const settled = new Map<number, ReadAnswer>();
   const probe = (i: number, { node, primary }: VisitedNode<PlacedNode>): void => {
     probes.set(
       i,
@@ -157,21 +154,11 @@ export async function readFromNodes(
       }
     }
     asked.add(i);
-    const call = ctx.open(node, method, pathOf(node), headers);
-    let res: IncomingMessage;
-    try {
-      res = await call.response;
-    } catch (err) {
-      ctx.noteError(node, err, what);
-      offerOnce(i, { status: 503, primary });
-      continue;
-    }
-    ctx.timings.record(node, call.elapsedMs() / 1000);
-    const status = res.statusCode ?? 503;
-    ctx.noteStatus(node, status, what);
-    const h = flatHeaders(res);
-    const timestamp = answerTimestamp(h);
-    const decision = offerOnce(i, { status, primary, timestamp, headers: h });
+    const { call, res, answer } = await askNode(ctx, what, node, primary, method, pathOf(node), headers);
+    const decision = offerOnce(i, answer);
+    if (!res) continue;
+    const { status, timestamp } = answer;
+    const h = answer.headers ?? {};
     if (decision === 'use') {
       if (readQuorum > 1) {
         // The body waits unread while the other primaries answer: that is us, not a slow node.
@@ -199,29 +186,39 @@ export async function readFromNodes(
   return { status: final.status, headers: answerHeaders(final.headers), rest: [] };
 }
 
-/** A HEAD to one node: which version it holds. Never throws (an error is a 503 answer). */
-async function headNode(
+/**
+ * One request to one node, with its bookkeeping (errors, timings, status). Never throws: a
+ * failed call is a 503 answer without `res`. The body of `res` is left unread.
+ */
+async function askNode(
   ctx: BackendContext,
   what: string,
   node: PlacedNode,
   primary: boolean,
+  method: 'GET' | 'HEAD',
   path: string,
   headers: OutgoingHttpHeaders,
-): Promise<ProbeAnswer> {
-  const call = ctx.open(node, 'HEAD', path, headers);
+): Promise<{ call: BackendCall; res?: IncomingMessage; answer: ReadAnswer }> {
+  const call = ctx.open(node, method, path, headers);
   let res: IncomingMessage;
   try {
     res = await call.response;
   } catch (err) {
     ctx.noteError(node, err, what);
-    return { status: 503, primary };
+    return { call, answer: { status: 503, primary } };
   }
   ctx.timings.record(node, call.elapsedMs() / 1000);
   const status = res.statusCode ?? 503;
   ctx.noteStatus(node, status, what);
   const h = flatHeaders(res);
-  discard(res);
-  return { status, primary, timestamp: answerTimestamp(h), headers: h };
+  return { call, res, answer: { status, primary, timestamp: answerTimestamp(h), headers: h } };
+}
+
+/** A HEAD to one node: which version it holds (a consistency probe). */
+async function headNode(ctx: BackendContext, what: string, node: PlacedNode, primary: boolean, path: string, headers: OutgoingHttpHeaders): Promise<ReadAnswer> {
+  const { res, answer } = await askNode(ctx, what, node, primary, 'HEAD', path, headers);
+  if (res) discard(res);
+  return answer;
 }
 
 /** An iterator's values by position, pulled as needed. */
@@ -382,11 +379,9 @@ export class ResumingBody extends Readable {
     failed?.destroy();
     this.ctx.logger.warn({ offset: this.offset, expected: this.expected, why }, 'object read failed mid-body; continuing from another replica');
     const from = this.range.start + this.offset;
-    const headers: OutgoingHttpHeaders = { ...this.baseHeaders, 'if-match': `"${this.etag}"` };
-    delete headers['range'];
-    delete headers['if-none-match'];
-    delete headers['if-modified-since'];
-    delete headers['if-unmodified-since'];
+    const headers: OutgoingHttpHeaders = { ...this.baseHeaders };
+    for (const k of CONDITIONAL_HEADERS) delete headers[k];
+    headers['if-match'] = `"${this.etag}"`;
     if (!this.whole) headers['range'] = `bytes=${from}-${this.range.end}`;
     for (const { node } of this.iter) {
       if (this.finished) return;
