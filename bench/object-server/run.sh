@@ -5,7 +5,7 @@
 # 4 KiB and 64 KiB PUT and GET at 16 and 64 connections (wrk + Lua), one 1 GiB PUT and GET,
 # fsync on for both (both servers' defaults). Swiftlet runs with the environment of its systemd unit
 # (UV_THREADPOOL_SIZE=32, NODE_OPTIONS=--max-semi-space-size=4, MALLOC_TRIM_THRESHOLD_=33554432, MALLOC_MMAP_THRESHOLD_=4194304)
-# and its bin's node flags (its #! line: --initial-old-space-size=48). Prints a markdown table; bounded to a few minutes.
+# and its bin's node flags (its #! line). Prints a markdown table; bounded to a few minutes.
 # Both run one worker process per core (Swift's default `workers = auto`; ours is set to auto here).
 # Every timed cell follows an untimed warm-up of WARM seconds (default 3) of the same requests
 # against the same server, as a long-running server is warm (Node compiles hot code as it runs).

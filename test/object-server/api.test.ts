@@ -387,6 +387,44 @@ describe('GET / HEAD', () => {
   });
 });
 
+describe('bodies stay whole while the server frees each chunk once it has left', () => {
+  it('concurrent PUTs and full and ranged GETs of small, medium and streamed bodies give the stored bytes', async () => {
+    const { randomBytes } = await import('node:crypto');
+    // 7000 B and 100 KiB are read whole at open; 3 MiB streams in 512 KiB reads.
+    const bodies = [7000, 100 * 1024, 3 * 1024 * 1024].map((n, i) => ({ path: `/sda/5/a/c/freed-${i}`, body: randomBytes(n) }));
+    for (const b of bodies) expect((await put(port, b.path, b.body)).status).toBe(201);
+    for (let round = 0; round < 3; round++) {
+      const work: Promise<void>[] = [];
+      for (let i = 0; i < 8; i++) {
+        for (const b of bodies) {
+          work.push(
+            request(port, 'GET', b.path).then((g) => {
+              expect(g.status).toBe(200);
+              expect(g.body.equals(b.body)).toBe(true);
+            }),
+          );
+          const start = (i * 997) % (b.body.length - 10);
+          work.push(
+            request(port, 'GET', b.path, { Range: `bytes=${start}-` }).then((g) => {
+              expect(g.status).toBe(206);
+              expect(g.body.equals(b.body.subarray(start))).toBe(true);
+            }),
+          );
+        }
+        const fresh = randomBytes(200 * 1024 + i);
+        const path = `/sda/5/a/c/freed-put-${round}-${i}`;
+        work.push(
+          put(port, path, fresh).then(async (r) => {
+            expect(r.status).toBe(201);
+            expect((await request(port, 'GET', path)).body.equals(fresh)).toBe(true);
+          }),
+        );
+      }
+      await Promise.all(work);
+    }
+  });
+});
+
 describe('DELETE', () => {
   it('missing object -> 404 and a tombstone is written', async () => {
     const t = ts();

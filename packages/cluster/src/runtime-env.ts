@@ -63,12 +63,10 @@ export const PROGRAM_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
   // V8 starts a full mark-compact when the old generation plus the memory outside the heap grown
   // since the last one passes a limit that, for a heap of 9-14 MiB, is ~20 MiB. Every body chunk
   // is outside memory until a scavenge frees it, and scavenges come every 32 MiB of such chunks:
-  // an object server's 1 GiB PUT started 35 mark-compacts (0.5-0.8 s of CPU), a proxy's 1 GiB
-  // GET after some small-object traffic ~50 (the proxy then at 100 % of a core, 250-360 MiB/s).
-  // A 48 MiB floor leaves room for those chunks: 0-1 per GiB, the proxy's GET at 460-670 MiB/s,
-  // and the resident sets unchanged (bench/RESULTS.md).
-  'object-server': ['--initial-old-space-size=48'],
-  'storage-server': ['--initial-old-space-size=48'],
+  // a proxy's 1 GiB GET after some small-object traffic started ~50 (the proxy then at 100 % of a
+  // core, 250-360 MiB/s). A 48 MiB floor leaves room for those chunks: 0-1 per GiB, the proxy's GET
+  // at 460-670 MiB/s (bench/RESULTS.md). The object server no longer needs it: it frees each body
+  // chunk once written (@swiftlet/common releaseBuffer), and the floor cost it ~25 MiB of RSS.
   'proxy-server': ['--initial-old-space-size=48'],
 };
 

@@ -50,6 +50,23 @@ describe('BodyWriter', () => {
     expect(readFileSync(path).equals(Buffer.concat([body, trailer]))).toBe(true);
   });
 
+  it('frees the chunks once written when it owns them, and only then', async () => {
+    for (const owns of [true, false]) {
+      const path = join(dir, `owned-${owns}`);
+      const fd = openSync(path, 'w');
+      const writer = new BodyWriter(fd, undefined, true, owns);
+      const chunks = chunksOf(2 * WRITE_BATCH_BYTES + 5000).map((c) => Buffer.concat([c], c.length + 8192));
+      const body = Buffer.concat(chunks);
+      for (const c of chunks) await writer.add(c);
+      await writer.finish(Buffer.from('TRAILER'));
+      closeSync(fd);
+      expect(readFileSync(path).equals(Buffer.concat([body, Buffer.from('TRAILER')]))).toBe(true);
+      const lengths = new Set(chunks.map((c) => c.length));
+      if (owns) expect([...lengths]).toEqual([0]);
+      else expect(lengths.has(0)).toBe(false);
+    }
+  });
+
   it('a failed write is reported (by add or by finish), and settle waits for what is in flight', async () => {
     const path = join(dir, 'ro');
     closeSync(openSync(path, 'w'));

@@ -7,6 +7,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { releaseBuffer } from '@swiftlet/common';
 import { fdatasyncFd, writeAllFd } from './io.js';
 import { dropPageCache } from './page-cache.js';
 
@@ -52,6 +53,11 @@ export class BodyWriter {
     private readonly keepCacheBytes?: number,
     /** False when the sender vouches for the MD5 (its trailer) and only the CRC-32 is checked here. */
     withMd5 = true,
+    /**
+     * True when the chunks are this writer's to free (an HTTP request's body, which Node's parser
+     * copies into fresh Buffers): each is released once written (@swiftlet/common releaseBuffer).
+     */
+    private readonly releaseChunks = false,
   ) {
     this.md5 = withMd5 ? createHash('md5') : undefined;
   }
@@ -81,7 +87,8 @@ export class BodyWriter {
     if (this.writing) await this.writing;
     // Every byte before this batch is written now: the next background flush makes it clean.
     const writtenBytes = this.bytes - this.batchBytes;
-    const write = writeAllFd(this.fd, this.batch);
+    const batch = this.batch;
+    const write = writeAllFd(this.fd, batch).then(() => this.release(batch));
     // Until it is awaited, a failed write must not count as an unhandled rejection.
     write.catch(() => undefined);
     this.writing = write;
@@ -107,10 +114,16 @@ export class BodyWriter {
     const rest = this.batch;
     this.batch = [];
     await writeAllFd(this.fd, [...rest, trailer]);
+    this.release(rest);
     if (this.flushing) await this.flushing;
     if (this.flushError !== undefined) throw this.flushError;
     await fdatasyncFd(this.fd);
     this.dropFlushed(0);
+  }
+
+  /** After the chunks' write: nothing refers to them any more. */
+  private release(chunks: Buffer[]): void {
+    if (this.releaseChunks) for (const chunk of chunks) releaseBuffer(chunk);
   }
 
   /** Drops the flushed bytes not dropped yet (`upTo` 0: the whole file) if the body is large. */

@@ -12,6 +12,7 @@ import {
   ClientDisconnectError,
   ConflictError,
   InsufficientStorageError,
+  releaseBuffer,
   StoreError,
   Timestamp,
 } from '@swiftlet/common';
@@ -212,6 +213,18 @@ export class DiskFile {
     });
   }
 
+  /**
+   * Frees the file read whole at open (small objects), once the last reader of `state` is done and
+   * its bytes have left the process (a GET's response finished): without it the buffer waits for a
+   * garbage collection (@swiftlet/common releaseBuffer says why that matters).
+   */
+  releaseHead(state: ObjectStateObject): void {
+    const head = openInfo.get(state)?.head;
+    if (head === undefined) return;
+    openInfo.delete(state);
+    releaseBuffer(head);
+  }
+
   /** Moves the hash folder to `<device>/quarantined/objects[-N]/<hash>[-<random>]`. */
   async quarantine(reason: string): Promise<void> {
     await this.mgr.quarantineHashDir(this.device, this.policyIndex, this.partitionDir, this.hashDir, reason);
@@ -258,6 +271,8 @@ export class DiskFile {
        * the MD5 becomes the ETag, so the body is not hashed with MD5 here.
        */
       senderChecksums?: () => { md5: string; crc32: number };
+      /** The body's chunks are given away: each is freed once written (BodyWriter). */
+      releaseChunks?: boolean;
     } = {},
   ): Promise<{ etag: string; size: number }> {
     const devPath = await this.mgr.checkDevice(this.device);
@@ -266,7 +281,7 @@ export class DiskFile {
     const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size: number;
-    const writer = new BodyWriter(fd, this.mgr.keepCacheSize, opts.senderChecksums === undefined);
+    const writer = new BodyWriter(fd, this.mgr.keepCacheSize, opts.senderChecksums === undefined, opts.releaseChunks === true);
     try {
       try {
         for await (const raw of body) {

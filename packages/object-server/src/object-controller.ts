@@ -12,6 +12,7 @@ import {
   ConflictError,
   NotFoundError,
   PreconditionFailedError,
+  releaseBuffer,
   StoreError,
   type SwiftConf,
   Timestamp,
@@ -183,6 +184,8 @@ export class ObjectController {
         df.write(timestamp, metadata, body, {
           contentLength,
           expectedEtag: neverMatches ? `${wantEtag}-case` : wantEtag,
+          // Node's HTTP parser gives each piece of the body its own Buffer, seen only on this path.
+          releaseChunks: true,
           ...(senderChecksums ? { senderChecksums } : {}),
         }),
       );
@@ -325,14 +328,14 @@ export class ObjectController {
       res.statusCode = 200;
       res.setHeader('Content-Length', String(length));
       ctx.state['bytes'] = length;
-      await this.stream(ctx, df.reader(state));
+      if (await this.stream(ctx, df.reader(state))) df.releaseHead(state);
     } else if (ranges.length === 1) {
       const r = ranges[0] as ByteRange;
       res.statusCode = 206;
       res.setHeader('Content-Range', `bytes ${r.start}-${r.end}/${length}`);
       res.setHeader('Content-Length', String(r.end - r.start + 1));
       ctx.state['bytes'] = r.end - r.start + 1;
-      await this.stream(ctx, df.reader(state, r));
+      if (await this.stream(ctx, df.reader(state, r))) df.releaseHead(state);
     } else {
       await this.streamMultipart(ctx, df, state, ranges);
     }
@@ -357,8 +360,9 @@ export class ObjectController {
   /**
    * Streams a body; if the diskfile destroys the reader (bad checksum -> quarantined), the
    * response is destroyed too, so the client sees a cut connection rather than a clean end.
+   * True when the whole body left the process.
    */
-  private stream(ctx: Context, source: Readable): Promise<void> {
+  private stream(ctx: Context, source: Readable): Promise<boolean> {
     // pipe() rather than stream.pipeline(): pipeline allocates an AbortController and a
     // DOMException per call, measurable on small GETs.
     const res = ctx.res;
@@ -373,14 +377,21 @@ export class ObjectController {
           res.destroy();
           this.logger.warn({ err: err.message, path: ctx.path, txId: ctx.state['txId'] }, 'GET body stream ended early');
         }
-        resolve();
+        resolve(err === undefined);
       };
       source.on('error', (err: Error) => done(err));
       // finished() also reports a response whose connection closed before we got here (a client
       // gone while the object was being opened), which plain 'close' listeners would miss.
       finished(res, (err) => done(err ?? (res.writableFinished ? undefined : new Error('client closed the connection'))));
       if (res.destroyed) return;
-      source.pipe(res);
+      // pipe(), except that each chunk is freed once the socket has taken it (releaseBuffer: only
+      // the reader's own read buffers qualify, never a slice of a larger one), so a large body's
+      // read buffers do not pile up in memory until the next garbage collection.
+      source.on('data', (chunk: Buffer) => {
+        if (!res.write(chunk, (err) => err || releaseBuffer(chunk))) source.pause();
+      });
+      res.on('drain', () => source.resume());
+      source.once('end', () => res.end());
     });
   }
 
