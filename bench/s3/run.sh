@@ -14,6 +14,8 @@
 # turns the proxy's consistent_reads off (Swift's first-answer reads) for comparison.
 #   bench/s3/run.sh [seconds-per-run (default 8)]
 set -euo pipefail
+. "$(dirname "$0")/../need.sh"
+need wrk
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 ANCHOR=/work/shared/anchors/swift

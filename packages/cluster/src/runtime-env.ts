@@ -68,6 +68,11 @@ export const PROGRAM_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
   // at 460-670 MiB/s (bench/RESULTS.md). The object server no longer needs it: it frees each body
   // chunk once written (@swiftlet/common releaseBuffer), and the floor cost it ~25 MiB of RSS.
   'proxy-server': ['--initial-old-space-size=48'],
+  // V8 lets the old generation grow to up to 4x what survived the last full collection; under 64
+  // concurrent small PUTs an object server's heap reached 41 MiB that way (RSS 106-107 MiB against
+  // #3's 100). Growth capped at 1.5x: 91-94 MiB, the same requests per second (bench/RESULTS.md).
+  'object-server': ['--heap-growing-percent=50'],
+  'storage-server': ['--heap-growing-percent=50'],
 };
 
 /** The node flags to start `program` with (see PROGRAM_NODE_FLAGS). */
