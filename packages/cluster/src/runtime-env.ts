@@ -60,17 +60,12 @@ export const PROGRAM_ENVIRONMENT: Readonly<Record<string, Readonly<Record<string
  * its `#!/usr/bin/env -S node ...` line (which the systemd units run); a test keeps the two equal.
  */
 export const PROGRAM_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  // V8 starts a full mark-compact when the old generation plus the memory outside the heap grown
-  // since the last one passes a limit that, for a heap of 9-14 MiB, is ~20 MiB. Every body chunk
-  // is outside memory until a scavenge frees it, and scavenges come every 32 MiB of such chunks:
-  // a proxy's 1 GiB GET after some small-object traffic started ~50 (the proxy then at 100 % of a
-  // core, 250-360 MiB/s). A 48 MiB floor leaves room for those chunks: 0-1 per GiB, the proxy's GET
-  // at 460-670 MiB/s (bench/RESULTS.md). The object server no longer needs it: it frees each body
-  // chunk once written (@swiftlet/common releaseBuffer), and the floor cost it ~25 MiB of RSS.
-  'proxy-server': ['--initial-old-space-size=48'],
   // V8 lets the old generation grow to up to 4x what survived the last full collection; under 64
   // concurrent small PUTs an object server's heap reached 41 MiB that way (RSS 106-107 MiB against
-  // #3's 100). Growth capped at 1.5x: 91-94 MiB, the same requests per second (bench/RESULTS.md).
+  // #3's 100). Growth capped at 1.5x: 91-94 MiB, requests per second within the spread
+  // (bench/RESULTS.md). Body chunks no longer need room in the heap's budget: the object server
+  // and the proxy free each one once written (@swiftlet/common releaseBuffer), which is why the
+  // 48 MiB old-space floor they ran with before is gone.
   'object-server': ['--heap-growing-percent=50'],
   'storage-server': ['--heap-growing-percent=50'],
 };

@@ -7,4 +7,4 @@ export * from './durable.js';
 export * from './backend-client.js';
 export * from './healthcheck.js';
 export { superviseWorkers } from './workers.js';
-export { canReleaseBuffers, releaseBuffer } from './release-buffer.js';
+export { canReleaseBuffers, pipeReleasing, releaseBuffer } from './release-buffer.js';

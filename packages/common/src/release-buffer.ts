@@ -16,6 +16,7 @@
  * ArrayBuffers of any context). Where neither works, releasing does nothing and the memory waits
  * for the collector as before.
  */
+import type { Readable, Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -54,4 +55,19 @@ export function releaseBuffer(buf: Buffer): void {
   if (buf.byteLength < MIN_RELEASED_BYTES || buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.byteLength) return;
   transfer ??= findTransfer();
   transfer?.call(buf.buffer as ArrayBuffer, 0);
+}
+
+/**
+ * `source.pipe(dest)` for a response body, except that each chunk is released once `dest` has
+ * taken it (its write callback, without error: the bytes are in the kernel's socket buffer). Only
+ * the chunks that own their whole ArrayBuffer are freed (releaseBuffer), so the source must not
+ * keep or share the ones it emits. Backpressure and the end are as pipe's; stopping on an error
+ * or on a closed destination is the caller's (destroy the source).
+ */
+export function pipeReleasing(source: Readable, dest: Writable): void {
+  source.on('data', (chunk: Buffer) => {
+    if (!dest.write(chunk, (err) => err || releaseBuffer(chunk))) source.pause();
+  });
+  dest.on('drain', () => source.resume());
+  source.once('end', () => dest.end());
 }

@@ -11,8 +11,8 @@ import {
   BadRequestError,
   ConflictError,
   NotFoundError,
+  pipeReleasing,
   PreconditionFailedError,
-  releaseBuffer,
   StoreError,
   type SwiftConf,
   Timestamp,
@@ -384,14 +384,8 @@ export class ObjectController {
       // gone while the object was being opened), which plain 'close' listeners would miss.
       finished(res, (err) => done(err ?? (res.writableFinished ? undefined : new Error('client closed the connection'))));
       if (res.destroyed) return;
-      // pipe(), except that each chunk is freed once the socket has taken it (releaseBuffer: only
-      // the reader's own read buffers qualify, never a slice of a larger one), so a large body's
-      // read buffers do not pile up in memory until the next garbage collection.
-      source.on('data', (chunk: Buffer) => {
-        if (!res.write(chunk, (err) => err || releaseBuffer(chunk))) source.pause();
-      });
-      res.on('drain', () => source.resume());
-      source.once('end', () => res.end());
+      // Each read buffer is freed once the socket has taken it, not at the next garbage collection.
+      pipeReleasing(source, res);
     });
   }
 

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { crc32 } from 'node:zlib';
+import { releaseBuffer } from '@swiftlet/common';
 
 import type { BackendCall } from './backend-call.js';
 import { discard, flatHeaders, within } from './backend-call.js';
@@ -199,13 +200,25 @@ function streamBody(
       }
       md5.update(buf);
       crc = crc32(buf, crc);
+      // Freed once every node's socket has taken it (releaseBuffer), not at the next garbage
+      // collection; a failed write leaves it to the collector. One count held by the loop itself.
+      let unwritten = 1;
+      let failed = false;
+      const written = (err?: Error | null): void => {
+        if (err) failed = true;
+        if (--unwritten === 0 && !failed) releaseBuffer(buf);
+      };
       for (const call of live) {
         if (call.req.destroyed) drop(call, call.error ?? new Error('connection closed'));
-        else if (!call.req.write(buf)) {
-          if (!waiting.has(call)) call.armTimeout();
-          waiting.add(call);
+        else {
+          unwritten++;
+          if (!call.req.write(buf, written)) {
+            if (!waiting.has(call)) call.armTimeout();
+            waiting.add(call);
+          }
         }
       }
+      written();
       if (done) return;
       if (waiting.size > 0) body.pause();
     };

@@ -270,11 +270,12 @@ export async function getObject(env: HandlerEnv, r: S3Request, bucket: string, k
       throw preconditionFailed('If-Match');
     }
     body = res.body as Readable;
-    if (res.status === 200) body = body.pipe(new ByteWindow(range.start, range.end)) as Readable;
+    // ByteWindow passes on slices of the backend's chunks: those are not freed early.
+    if (res.status === 200) return { status, headers, body: body.pipe(new ByteWindow(range.start, range.end)) as Readable, length };
   } else {
     body = res.body as Readable;
   }
-  return { status, headers, body, length };
+  return { status, headers, body, length, releaseChunks: true };
 }
 
 export async function deleteObject(env: HandlerEnv, r: S3Request, bucket: string, key: string): Promise<S3Response> {

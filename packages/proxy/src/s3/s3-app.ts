@@ -4,8 +4,9 @@
  * this gateway does not do answers NotImplemented (501), never a silent success.
  */
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import Koa from 'koa';
-import { SERVER_PID_HEADER, serverPid, StoreError, type Logger } from '@swiftlet/common';
+import { pipeReleasing, SERVER_PID_HEADER, serverPid, StoreError, type Logger } from '@swiftlet/common';
 import { BucketRegistry } from './bucket-registry.js';
 import {
   createBucket,
@@ -239,6 +240,15 @@ export function createS3App(opts: S3AppOptions): Koa {
         ctx.body = out.body;
         if (contentType) ctx.set('Content-Type', contentType);
         if (out.length !== undefined) ctx.length = out.length;
+        if (out.releaseChunks && out.body instanceof Readable) {
+          // koa's pipe, except that each chunk is freed once the socket took it (status and
+          // headers are already on the response; koa still destroys the body if the client goes).
+          // A body that fails mid-way cuts the connection, so the client cannot take it as whole.
+          ctx.respond = false;
+          const res = ctx.res;
+          out.body.once('error', (err) => res.destroy(err));
+          pipeReleasing(out.body, res);
+        }
       } else if (out.length !== undefined) {
         ctx.length = out.length;
         if (ctx.method !== 'HEAD') ctx.body = '';

@@ -30,6 +30,11 @@ export interface S3Response {
   body?: string | Buffer | Readable;
   /** Content-Length of a stream body. */
   length?: number;
+  /**
+   * The stream body's chunks are nobody else's (a backend response passed on as it came): each is
+   * freed once the client's socket has taken it (@swiftlet/common pipeReleasing).
+   */
+  releaseChunks?: boolean;
 }
 
 /** Lower-case headers with repeated values joined by ',' (as SigV4 canonicalises them). */
