@@ -1,5 +1,6 @@
+import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { canReleaseBuffers, releaseBuffer } from './release-buffer.js';
+import { canReleaseBuffers, pipeReleasing, releaseBuffer } from './release-buffer.js';
 
 describe('releaseBuffer', () => {
   it('works on this Node (ES2024 transfer, or V8\'s flag for it on Node 20)', () => {
@@ -42,5 +43,42 @@ describe('releaseBuffer', () => {
     const small = Buffer.alloc(1000, 3);
     releaseBuffer(small);
     expect(small.length).toBe(1000);
+  });
+});
+
+describe('pipeReleasing', () => {
+  it('delivers every byte in order with backpressure, and frees each chunk only after its write completed', async () => {
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    const received: Buffer[] = [];
+    let lengthsAtWrite = 0;
+    const sink = new Writable({
+      highWaterMark: 128 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        // Still whole while the destination works on it (a socket's write in flight).
+        if (chunk.length === 64 * 1024) lengthsAtWrite++;
+        received.push(Buffer.from(chunk));
+        setImmediate(cb);
+      },
+    });
+    const done = new Promise((resolve) => sink.once('finish', resolve));
+    pipeReleasing(Readable.from(chunks, { objectMode: false }), sink);
+    await done;
+    expect(lengthsAtWrite).toBe(40);
+    expect(Buffer.concat(received).equals(Buffer.concat(chunks.map((_, i) => Buffer.alloc(64 * 1024, i))))).toBe(true);
+    expect(chunks.every((c) => c.length === 0)).toBe(true);
+  });
+
+  it('leaves a chunk whose write failed to the garbage collector', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const sink = new Writable({
+      write(_c, _e, cb) {
+        cb(new Error('socket closed'));
+      },
+    });
+    const failed = new Promise((resolve) => sink.once('error', resolve));
+    pipeReleasing(Readable.from([chunk]), sink);
+    await failed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(chunk.length).toBe(64 * 1024);
   });
 });
