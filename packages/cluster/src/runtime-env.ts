@@ -41,11 +41,12 @@ export const PROGRAM_ENVIRONMENT: Readonly<Record<string, Readonly<Record<string
     ...ALLOCATOR,
   },
   'proxy-server': {
-    // A 1 MiB young generation: body chunks in flight to three object servers are collected by
-    // scavenges while young. With 16 MiB they lived through too few scavenges to matter and every
-    // 64 MiB of them started a full mark-compact (75-90 per GiB uploaded): 1 GiB PUT 3.3-4.0 s
-    // of proxy CPU against 2.2-2.3 s.
-    NODE_OPTIONS: '--max-semi-space-size=1',
+    // A 2 MiB young generation. With V8's 16 MiB, body chunks in flight to three object servers
+    // outlived too few scavenges and every 64 MiB of them started a full mark-compact (75-90 per
+    // GiB uploaded); 1 MiB was chosen against that. Now that each chunk is freed once written
+    // (releaseBuffer), 2 MiB costs a small GetObject 0.61-0.63 ms of proxy CPU against 0.72-0.75
+    // with 1 MiB, for 2-3 MiB more at the peak (bench/RESULTS.md).
+    NODE_OPTIONS: '--max-semi-space-size=2',
     ...ALLOCATOR,
   },
   'container-server': ALLOCATOR,
