@@ -27,6 +27,17 @@ const TMP_DIR = 'tmp';
 const QUARANTINE_DIR = 'quarantined';
 /** tmp names: `<pid>.<random>.<policy>.<partition>.<suffix>.tmp` (see hash-cache.ts, point 3). */
 const TMP_RE = /^(\d+)\.[0-9a-f]+\.(\d+)\.(\d+)\.([0-9a-f]{3})\.tmp$/;
+/**
+ * `<pid>.<hex>` naming this process's tmp files: the hex is 12 random digits drawn once, then a
+ * counter. A name per write from randomBytes and process.pid (a getpid call each time) was 2 % of
+ * a small PUT's event-loop time.
+ */
+let tmpPrefix: string | undefined;
+let tmpCounter = 0;
+function nextTmpStem(): string {
+  tmpPrefix ??= `${process.pid}.${randomBytes(6).toString('hex')}`;
+  return `${tmpPrefix}${(tmpCounter++).toString(16)}`;
+}
 const DEVICE_RE = /^[A-Za-z0-9_.-]+$/;
 
 export class DiskFileManager {
@@ -200,7 +211,7 @@ export class DiskFileManager {
   /** Creates a tmp file for a write into (policy, partition, suffix); the caller owns the fd. */
   async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fd: number }> {
     const dir = join(devPath, TMP_DIR);
-    const tmp = join(dir, `${process.pid}.${randomBytes(8).toString('hex')}.${policyIndex}.${partition}.${suffix}.tmp`);
+    const tmp = join(dir, `${nextTmpStem()}.${policyIndex}.${partition}.${suffix}.tmp`);
     if (!this.tmpDirsMade.has(dir)) {
       await mkdirDurable(dir);
       this.tmpDirsMade.add(dir);
