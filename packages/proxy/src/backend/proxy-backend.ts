@@ -207,6 +207,8 @@ export class ProxyBackend {
     object: string,
     body: NodeJS.ReadableStream,
     headers: Record<string, string>,
+    /** `bodyMd5`: the body's MD5 (hex), when the caller checks it before the body's last byte. */
+    opts: { bodyMd5?: string } = {},
   ): Promise<BackendResponse> {
     return this.guard(async () => {
       const policy = await this.objectPolicy(account, container, headers);
@@ -237,6 +239,7 @@ export class ProxyBackend {
         slotHeaders,
         body,
         contentLength,
+        ...(opts.bodyMd5 !== undefined ? { bodyMd5: opts.bodyMd5 } : {}),
       });
       if (answer.status >= 200 && answer.status < 300 && answer.status !== 202) {
         return {

@@ -4,7 +4,7 @@
  * shared NodeIter, so a handoff takes the place of a primary that is down, limited, or answers
  * 507/5xx; the client answer is Swift's best_response over the slots' statuses.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { crc32 } from 'node:zlib';
 import { releaseBuffer } from '@swiftlet/common';
@@ -72,6 +72,11 @@ export interface PutParams {
   slotHeaders: OutgoingHttpHeaders[];
   body: NodeJS.ReadableStream;
   contentLength: number | undefined;
+  /**
+   * The body's MD5 (lower-case hex) when the caller checks it itself before the body's last byte
+   * (S3's Content-MD5, PayloadVerifier): the trailer carries it and the body is not hashed again.
+   */
+  bodyMd5?: string;
 }
 
 /**
@@ -123,7 +128,7 @@ export async function putToNodes(ctx: BackendContext, p: PutParams): Promise<Wri
   }
   for (const w of writers) if (w.handoff) ctx.metrics.handoffWrites++;
 
-  const streamed = await streamBody(ctx, writers.map((w) => w.call), p.body, p.contentLength, quorum - early2xx);
+  const streamed = await streamBody(ctx, writers.map((w) => w.call), p.body, p.contentLength, quorum - early2xx, p.bodyMd5);
   if (streamed !== 'ok') {
     abortAll();
     if (streamed === 'quorum-lost') {
@@ -147,12 +152,14 @@ function streamBody(
   body: NodeJS.ReadableStream,
   contentLength: number | undefined,
   needed: number,
+  knownMd5: string | undefined,
 ): Promise<'ok' | 'quorum-lost' | 'client'> {
   return new Promise((resolve) => {
     const live = new Set(calls);
     const waiting = new Set<BackendCall>();
     let sent = 0;
-    const md5 = createHash('md5');
+    // A known MD5 (the caller verifies it before the last byte reaches us) spares a second hash.
+    const md5 = knownMd5 === undefined ? createHash('md5') : undefined;
     let crc = 0;
     let done = false;
     const cleanups: (() => void)[] = [];
@@ -198,7 +205,7 @@ function streamBody(
         finish('client');
         return;
       }
-      md5.update(buf);
+      md5?.update(buf);
       crc = crc32(buf, crc);
       // Freed once every node's socket has taken it (releaseBuffer), not at the next garbage
       // collection; a failed write leaves it to the collector. One count held by the loop itself.
@@ -228,7 +235,7 @@ function streamBody(
         finish('client');
         return;
       }
-      const trailers = { 'X-Backend-Etag': md5.digest('hex'), 'X-Backend-Body-Crc32': crc.toString(16).padStart(8, '0') };
+      const trailers = { 'X-Backend-Etag': knownMd5 ?? (md5 as Hash).digest('hex'), 'X-Backend-Body-Crc32': crc.toString(16).padStart(8, '0') };
       for (const call of live) {
         call.armTimeout();
         call.req.addTrailers(trailers);

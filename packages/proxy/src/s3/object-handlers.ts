@@ -104,7 +104,8 @@ export async function storeUpload(
   if (body.md5Hex) headers['ETag'] = body.md5Hex;
   let res: BackendResponse;
   try {
-    const put = env.storage.putObject(account(r), container, name, body.stream, headers);
+    // With Content-MD5 the verifier hashes the body and fails it before its last byte goes on.
+    const put = env.storage.putObject(account(r), container, name, body.stream, headers, body.md5Hex ? { bodyMd5: body.md5Hex } : {});
     // A failed check answers at once, whatever the data path is still doing with the (short)
     // body: its object servers never get the last bytes, so they store nothing.
     const failed = body.done.then(
