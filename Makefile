@@ -19,17 +19,17 @@ node_modules/.package-lock.json: package.json package-lock.json $(wildcard packa
 
 install: node_modules/.package-lock.json
 
-# The object server's page-cache module (packages/diskfile/src/page-cache.ts): Node-API, built
-# with the C compiler (installed from Debian if missing) and the headers that come with Node.
-PAGE_CACHE_ADDON := packages/diskfile/dist/native/page-cache.node
+# The diskfile's native module (packages/diskfile/src/native.ts): Node-API, built with the C
+# compiler (installed from Debian if missing) and the headers that come with Node.
+DISKFILE_ADDON := packages/diskfile/dist/native/diskfile.node
 NODE_INCLUDE = $(shell node -p 'require("path").resolve(process.execPath, "../../include/node")')
 
 # The one-file bundles of the programs come after the compile (packages/common/src/programs.ts).
-build: install $(PAGE_CACHE_ADDON)
+build: install $(DISKFILE_ADDON)
 	npx tsc --build
 	node packages/cluster/dist/bin/bundle-programs.js
 
-$(PAGE_CACHE_ADDON): packages/diskfile/native/page-cache.c
+$(DISKFILE_ADDON): packages/diskfile/native/diskfile.c
 	@command -v cc >/dev/null || { echo "installing Debian package: gcc"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null; }
@@ -63,7 +63,7 @@ bench: build
 
 clean:
 	npx tsc --build --clean
-	rm -rf packages/*/dist/bundle ring-builder/dist/bundle $(PAGE_CACHE_ADDON)
+	rm -rf packages/*/dist/bundle ring-builder/dist/bundle $(DISKFILE_ADDON)
 
 clean-data:
 	rm -rf var

@@ -19,6 +19,7 @@ import { DiskFile } from './disk-file.js';
 import { getPartitionHashes, hashesDigest, invalidateSuffix, openJournal, settledDigest } from './hash-cache.js';
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
+import { nativeAddon } from './native.js';
 import { cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, ReadChecksum, SuffixFiles } from './types.js';
@@ -226,9 +227,10 @@ export class DiskFileManager {
   }
 
   /**
-   * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, journal
-   * again, drop the tmp name, clean the folder up (hash-cache.ts explains the order). Lookups and
-   * the journal appends are direct calls, creations and fsyncs go to the thread pool (io.ts).
+   * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, drop the
+   * tmp name, journal again, clean the folder up (hash-cache.ts explains the order). Lookups and
+   * the journal appends are direct calls; the folders' creation is one thread-pool job, and the
+   * link, fsyncs and unlink another (the native module's linkAndSync; one job per call without it).
    */
   async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
     const suffix = basename(dirname(hashDir));
@@ -236,20 +238,23 @@ export class DiskFileManager {
     // Folders created here are fsync'd after the link, together with it (one fsync per folder).
     let topCreated = await mkdir(hashDir, { recursive: true });
     const journal = await openJournal(partDir, suffix);
+    const native = nativeAddon();
     try {
       journal.append(false);
       for (let attempt = 0; ; attempt++) {
+        // The link, then each new folder's entry in its parent, up to the parent of the topmost:
+        // the file's own data was synced before the link.
+        const toSync = [hashDir];
+        if (topCreated !== undefined) {
+          for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
+        }
         try {
-          await link(tmp, target);
+          if (native) await native.linkAndSync(tmp, target, toSync);
+          else await linkAndSyncByCalls(tmp, target, toSync);
           break;
         } catch (err) {
-          if (isCode(err, 'EEXIST')) {
-            // The same timestamp again (a retried PUT, a replicated copy): replace it atomically.
-            await rename(tmp, target);
-            break;
-          }
           // A cleanup removed the (still empty) fresh folders between our mkdir and link.
-          if (isCode(err, 'ENOENT') && attempt < 5) {
+          if (isCode(err, 'ENOENT') && attempt < 5 && (err as { syscall?: string }).syscall === 'link') {
             const again = await mkdir(hashDir, { recursive: true });
             if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
             continue;
@@ -257,27 +262,10 @@ export class DiskFileManager {
           throw err;
         }
       }
-      // The link, then each new folder's entry in its parent, up to the parent of the topmost:
-      // all at once (the file's own data was synced before the link; these are independent).
-      const toSync = [hashDir];
-      if (topCreated !== undefined) {
-        for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
-      }
-      await Promise.all(
-        toSync.map((d) =>
-          fsyncDir(d).catch((err: unknown) => {
-            // Only possible if a newer write already made our file obsolete and emptied the folder.
-            if (!isCode(err, 'ENOENT')) throw err;
-          }),
-        ),
-      );
       journal.append(true);
     } finally {
       journal.close();
     }
-    await unlink(tmp).catch((err: unknown) => {
-      if (!isCode(err, 'ENOENT')) throw err;
-    });
     cleanupHashDirSync(hashDir, this.nowS(), this.reclaimAgeS);
   }
 
@@ -432,4 +420,28 @@ export async function removeStaleTmp(devices: string, logger: Logger): Promise<n
   }
   if (removed > 0) logger.info({ removed }, 'removed leftover tmp files');
   return removed;
+}
+
+/**
+ * What the native module's linkAndSync does, one thread-pool job per call: link (rename over a
+ * file of the same name), fsync the folders (a folder gone is skipped: only a newer write can have
+ * emptied it), unlink the tmp name.
+ */
+async function linkAndSyncByCalls(tmp: string, target: string, dirs: string[]): Promise<void> {
+  try {
+    await link(tmp, target);
+  } catch (err) {
+    if (!isCode(err, 'EEXIST')) throw err;
+    await rename(tmp, target);
+  }
+  await Promise.all(
+    dirs.map((d) =>
+      fsyncDir(d).catch((err: unknown) => {
+        if (!isCode(err, 'ENOENT')) throw err;
+      }),
+    ),
+  );
+  await unlink(tmp).catch((err: unknown) => {
+    if (!isCode(err, 'ENOENT')) throw err;
+  });
 }

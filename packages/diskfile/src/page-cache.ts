@@ -8,38 +8,15 @@
  * flushed range is dropped; a 1 GiB S3 upload through a 3-replica cluster: 4.5-5.2 s of CPU per
  * object server without, 3.0-3.9 s with (bench/RESULTS.md).
  *
- * Node has no binding for posix_fadvise(2): native/page-cache.c is a small Node-API module the
+ * Node has no binding for posix_fadvise(2): native/diskfile.c (native.ts) is a small Node-API module the
  * Makefile builds. Without it (no C compiler at build time) nothing is dropped, which costs speed
  * only; the object server says so once at start.
  */
-import { createRequire } from 'node:module';
-
-interface PageCacheAddon {
-  /** posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED): 0 or an errno. */
-  dropCache(fd: number, offset: number, length: number): number;
-}
-
-/** Resolved through this package's exports, so that bundled programs find it too. */
-const ADDON = '@swiftlet/diskfile/native/page-cache.node';
-
-let addon: PageCacheAddon | null | undefined;
-let loadError = '';
-
-function load(): PageCacheAddon | null {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)(ADDON) as PageCacheAddon;
-    } catch (err) {
-      addon = null;
-      loadError = (err as Error).message.split('\n')[0] ?? String(err);
-    }
-  }
-  return addon;
-}
+import { nativeAddon, nativeAddonUnavailable } from './native.js';
 
 /** Why bodies cannot be dropped from the page cache here, or undefined when they can. */
 export function pageCacheDropUnavailable(): string | undefined {
-  return load() === null ? `native page-cache module not loaded (${loadError}); run make build` : undefined;
+  return nativeAddonUnavailable();
 }
 
 /**
@@ -48,5 +25,5 @@ export function pageCacheDropUnavailable(): string | undefined {
  * a refusal (an errno) changes nothing on disk, and is returned for the caller to ignore.
  */
 export function dropPageCache(fd: number, offset: number, length: number): number {
-  return load()?.dropCache(fd, offset, length) ?? 0;
+  return nativeAddon()?.dropCache(fd, offset, length) ?? 0;
 }

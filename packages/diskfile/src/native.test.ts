@@ -1,0 +1,72 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Timestamp } from '@swiftlet/common';
+import { disableNativeAddon, nativeAddon } from './native.js';
+import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
+
+let tree: TestTree;
+beforeEach(async () => {
+  tree = await makeTree({ now: () => 1_700_000_010 });
+});
+afterEach(async () => {
+  disableNativeAddon(false);
+  await tree.cleanup();
+});
+
+describe('native linkAndSync', () => {
+  it('is built and loaded (make build)', () => {
+    expect(nativeAddon()).not.toBeNull();
+  });
+
+  it('links the tmp file, replaces a file of the same name, skips a folder that is gone, unlinks the tmp name', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const dir = join(tree.root, 'hash');
+    mkdirSync(dir);
+    const tmp = join(tree.root, 'a.tmp');
+    writeFileSync(tmp, 'first');
+    await addon.linkAndSync(tmp, join(dir, '1.data'), [dir, join(tree.root, 'gone')]);
+    expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp)]).toEqual(['first', false]);
+    writeFileSync(tmp, 'second');
+    await addon.linkAndSync(tmp, join(dir, '1.data'), [dir]);
+    expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp), readdirSync(dir)]).toEqual(['second', false, ['1.data']]);
+  });
+
+  it('fails as Node fs calls do: code, negative errno, syscall and path', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const tmp = join(tree.root, 'b.tmp');
+    writeFileSync(tmp, 'x');
+    const target = join(tree.root, 'no-such-folder', '1.data');
+    const err = (await addon.linkAndSync(tmp, target, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err).toBeInstanceOf(Error);
+    expect({ code: err.code, errno: err.errno, syscall: err.syscall, path: err.path }).toEqual({ code: 'ENOENT', errno: -2, syscall: 'link', path: target });
+    expect(existsSync(tmp)).toBe(true);
+    expect(() => (addon.linkAndSync as (...a: unknown[]) => unknown)(tmp, target, 'not an array')).toThrow(TypeError);
+  });
+});
+
+describe.each([
+  ['with the native module', false],
+  ['without it (one thread-pool job per call)', true],
+])('publish %s', (_, withoutNative) => {
+  it('writes, overwrites and deletes an object in fresh folders', async () => {
+    disableNativeAddon(withoutNative);
+    expect(nativeAddon() === null).toBe(withoutNative);
+    const df = tree.mgr.diskFile('sda', 3, 0, 'a', 'c', `o-${String(withoutNative)}`);
+    const t = Timestamp.fromSeconds(1_700_000_000);
+    await df.write(t, { 'Content-Type': 'text/plain' }, bodyOf('one'), { contentLength: 3 });
+    const t2 = Timestamp.fromSeconds(1_700_000_001);
+    await df.write(t2, { 'Content-Type': 'text/plain' }, bodyOf('two!'), { contentLength: 4 });
+    const state = await df.open();
+    if (state.kind !== 'object') throw new Error(`expected an object, got ${state.kind}`);
+    expect((await readAll(df.reader(state))).toString()).toBe('two!');
+    await df.writeTombstone(Timestamp.fromSeconds(1_700_000_002));
+    expect((await df.open()).kind).toBe('tombstone');
+    const hash = tree.mgr.swiftConf.hashPath('a', 'c', `o-${String(withoutNative)}`).hex;
+    const hashDir = join(tree.devices, 'sda', 'objects', '3', hash.slice(-3), hash);
+    expect(readdirSync(hashDir)).toEqual([`${Timestamp.fromSeconds(1_700_000_002).internal}.ts`]);
+    expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
+  });
+});

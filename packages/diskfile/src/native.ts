@@ -1,0 +1,46 @@
+/**
+ * The diskfile's native module (native/diskfile.c, built by the Makefile): the calls Node has no
+ * binding for. Without it (no C compiler at build time) the diskfile works the same, slower: the
+ * object server says so once at start.
+ */
+import { createRequire } from 'node:module';
+
+export interface DiskfileAddon {
+  /** posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED): 0 or an errno. */
+  dropCache(fd: number, offset: number, length: number): number;
+  /**
+   * On the thread pool, as one job: link(tmp, target) (rename over an existing target), fsync each
+   * folder of `dirs` (one that is gone is skipped), unlink(tmp). Rejects with an error shaped as
+   * Node's fs errors (code, errno, syscall, path).
+   */
+  linkAndSync(tmp: string, target: string, dirs: string[]): Promise<void>;
+}
+
+/** Resolved through this package's exports, so that bundled programs find it too. */
+const ADDON = '@swiftlet/diskfile/native/diskfile.node';
+
+let addon: DiskfileAddon | null | undefined;
+let loadError = '';
+
+export function nativeAddon(): DiskfileAddon | null {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(ADDON) as DiskfileAddon;
+    } catch (err) {
+      addon = null;
+      loadError = (err as Error).message.split('\n')[0] ?? String(err);
+    }
+  }
+  return addon;
+}
+
+/** Why the native module is not loaded, or undefined when it is. */
+export function nativeAddonUnavailable(): string | undefined {
+  return nativeAddon() === null ? `native diskfile module not loaded (${loadError}); run make build` : undefined;
+}
+
+/** For tests: run without the module (true) or with it again (false). */
+export function disableNativeAddon(disabled: boolean): void {
+  addon = disabled ? null : undefined;
+  if (disabled) loadError = 'disabled';
+}
