@@ -6,8 +6,9 @@
  * large bodies once they are durable, as Swift's drop_buffer_cache does (src/page-cache.ts).
  *
  * linkAndSync: the end of a write (src/manager.ts publish) in one job on libuv's thread pool
- * instead of one job per call: link the synced tmp file into its hash folder (rename over a file
- * of the same name), fsync the folders whose entries changed, unlink the tmp name. Every thread-
+ * instead of one job per call: make the hash folder if missing, link the synced tmp file into it
+ * (rename over a file of the same name), fsync the folders whose entries changed, unlink the tmp
+ * name. Every thread-
  * pool job costs a wake-up on each side, which this VM makes expensive (bench/RESULTS.md).
  */
 #define _GNU_SOURCE
@@ -50,7 +51,7 @@ typedef struct {
   /* The first failure: its errno, the call and the path it was about. */
   int err;
   const char *syscall;
-  const char *path;
+  char *path;
 } link_job;
 
 static char *string_arg(napi_env env, napi_value v) {
@@ -68,31 +69,117 @@ static char *string_arg(napi_env env, napi_value v) {
 static void fail(link_job *job, int err, const char *syscall, const char *path) {
   job->err = err;
   job->syscall = syscall;
-  job->path = path;
+  job->path = strdup(path);
+}
+
+/* Keeps in *top the shallowest of the folders created so far (malloc'd). */
+static void note_created(char **top, const char *dir) {
+  if (*top != NULL && strlen(*top) <= strlen(dir)) return;
+  free(*top);
+  *top = strdup(dir);
+}
+
+/* mkdir -p: 0 or an errno; every folder it creates is noted in *top. */
+static int make_folders(const char *dir, char **top) {
+  if (mkdir(dir, 0777) == 0) {
+    note_created(top, dir);
+    return 0;
+  }
+  if (errno == EEXIST) return 0;
+  if (errno != ENOENT) return errno;
+  char *parent = strdup(dir);
+  if (parent == NULL) return ENOMEM;
+  char *slash = strrchr(parent, '/');
+  if (slash == NULL || slash == parent) {
+    free(parent);
+    return ENOENT;
+  }
+  *slash = '\0';
+  int err = make_folders(parent, top);
+  free(parent);
+  if (err != 0) return err;
+  if (mkdir(dir, 0777) == 0) {
+    note_created(top, dir);
+    return 0;
+  }
+  return errno == EEXIST ? 0 : errno;
+}
+
+static int fsync_folder(link_job *job, const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    /* Only possible if a newer write already made our file obsolete and emptied the folder. */
+    if (errno == ENOENT) return 0;
+    fail(job, errno, "open", dir);
+    return -1;
+  }
+  int rc = fsync(fd);
+  int saved = errno;
+  close(fd);
+  if (rc != 0) {
+    fail(job, saved, "fsync", dir);
+    return -1;
+  }
+  return 0;
 }
 
 /* On the thread pool: no Node-API calls here. */
 static void link_and_sync_execute(napi_env env, void *data) {
   (void)env;
   link_job *job = data;
-  if (link(job->tmp, job->target) != 0) {
-    if (errno != EEXIST) { fail(job, errno, "link", job->target); return; }
-    /* The same timestamp again (a retried PUT, a replicated copy): replace it atomically. */
-    if (rename(job->tmp, job->target) != 0) { fail(job, errno, "rename", job->target); return; }
+  char *hash_dir = strdup(job->target);
+  char *top = NULL;
+  if (hash_dir == NULL) {
+    fail(job, ENOMEM, "link", job->target);
+    return;
+  }
+  *strrchr(hash_dir, '/') = '\0';
+  for (int attempt = 0;; attempt++) {
+    int err = make_folders(hash_dir, &top);
+    if (err != 0) {
+      fail(job, err, "mkdir", hash_dir);
+      goto out;
+    }
+    if (link(job->tmp, job->target) == 0) break;
+    if (errno == EEXIST) {
+      /* The same timestamp again (a retried PUT, a replicated copy): replace it atomically. */
+      if (rename(job->tmp, job->target) != 0) {
+        fail(job, errno, "rename", job->target);
+        goto out;
+      }
+      break;
+    }
+    /* A cleanup removed the (still empty) fresh folders between our mkdir and link. */
+    if (errno == ENOENT && attempt < 5) continue;
+    fail(job, errno, "link", job->target);
+    goto out;
+  }
+  /* The link, then each new folder's entry in its parent, up to the parent of the topmost. */
+  if (fsync_folder(job, hash_dir) != 0) goto out;
+  if (top != NULL) {
+    char *d = strdup(hash_dir);
+    if (d == NULL) {
+      fail(job, ENOMEM, "fsync", hash_dir);
+      goto out;
+    }
+    for (;;) {
+      char *slash = strrchr(d, '/');
+      if (slash == NULL || slash == d) break;
+      int at_top = strcmp(d, top) == 0;
+      *slash = '\0';
+      if (fsync_folder(job, d) != 0) break;
+      if (at_top) break;
+    }
+    free(d);
+    if (job->err != 0) goto out;
   }
   for (int i = 0; i < job->ndirs; i++) {
-    int fd = open(job->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      /* Only possible if a newer write already made our file obsolete and emptied the folder. */
-      if (errno == ENOENT) continue;
-      { fail(job, errno, "open", job->dirs[i]); return; }
-    }
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (rc != 0) { fail(job, saved, "fsync", job->dirs[i]); return; }
+    if (fsync_folder(job, job->dirs[i]) != 0) goto out;
   }
-  if (unlink(job->tmp) != 0 && errno != ENOENT) { fail(job, errno, "unlink", job->tmp); return; }
+  if (unlink(job->tmp) != 0 && errno != ENOENT) fail(job, errno, "unlink", job->tmp);
+out:
+  free(top);
+  free(hash_dir);
 }
 
 static void link_and_sync_complete(napi_env env, napi_status status, void *data) {
@@ -123,13 +210,18 @@ static void link_and_sync_complete(napi_env env, napi_status status, void *data)
     napi_reject_deferred(env, job->deferred, error);
   }
   napi_delete_async_work(env, job->work);
+  free(job->path);
   free(job->tmp);
   free(job->target);
   for (int i = 0; i < job->ndirs; i++) free(job->dirs[i]);
   free(job);
 }
 
-/* linkAndSync(tmp, target, dirsToFsync) -> Promise<void>; rejects with a Node-style fs error. */
+/*
+ * linkAndSync(tmp, target, moreDirs) -> Promise<void>; rejects with a Node-style fs error. Makes
+ * target's folder (and any missing parent), links, fsyncs target's folder, the parent of every
+ * folder it made and `moreDirs`, then unlinks tmp.
+ */
 static napi_value link_and_sync(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];

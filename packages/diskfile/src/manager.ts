@@ -229,22 +229,27 @@ export class DiskFileManager {
   /**
    * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, drop the
    * tmp name, journal again, clean the folder up (hash-cache.ts explains the order). Lookups and
-   * the journal appends are direct calls; the folders' creation is one thread-pool job, and the
-   * link, fsyncs and unlink another (the native module's linkAndSync; one job per call without it).
+   * the journal appends are direct calls; the folders' creation, the link, the fsyncs and the
+   * unlink are one thread-pool job (the native module's linkAndSync; one job per call without it).
    */
   async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
     const suffix = basename(dirname(hashDir));
     const target = join(hashDir, name);
-    // Folders created here are fsync'd after the link, together with it (one fsync per folder).
-    let topCreated = await mkdir(hashDir, { recursive: true });
-    const journal = await openJournal(partDir, suffix);
     const native = nativeAddon();
+    // The native job makes the hash folder itself. Without it, and for the first write into a
+    // partition (whose journal needs the partition folder), the folders are made here first.
+    let topCreated: string | undefined;
+    let journal = native ? await openJournal(partDir, suffix).catch(absentAsUndefined) : undefined;
+    if (journal === undefined) {
+      topCreated = await mkdir(hashDir, { recursive: true });
+      journal = await openJournal(partDir, suffix);
+    }
     try {
       journal.append(false);
       for (let attempt = 0; ; attempt++) {
-        // The link, then each new folder's entry in its parent, up to the parent of the topmost:
-        // the file's own data was synced before the link.
-        const toSync = [hashDir];
+        // Each folder made here is fsync'd after the link, with it: its entry in its parent, up
+        // to the parent of the topmost (the file's own data was synced before the link).
+        const toSync = native ? [] : [hashDir];
         if (topCreated !== undefined) {
           for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
         }
@@ -253,8 +258,9 @@ export class DiskFileManager {
           else await linkAndSyncByCalls(tmp, target, toSync);
           break;
         } catch (err) {
-          // A cleanup removed the (still empty) fresh folders between our mkdir and link.
-          if (isCode(err, 'ENOENT') && attempt < 5 && (err as { syscall?: string }).syscall === 'link') {
+          // A cleanup removed the (still empty) fresh folders between our mkdir and link (the
+          // native job retries that itself).
+          if (!native && isCode(err, 'ENOENT') && attempt < 5 && (err as { syscall?: string }).syscall === 'link') {
             const again = await mkdir(hashDir, { recursive: true });
             if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
             continue;
@@ -444,4 +450,9 @@ async function linkAndSyncByCalls(tmp: string, target: string, dirs: string[]): 
   await unlink(tmp).catch((err: unknown) => {
     if (!isCode(err, 'ENOENT')) throw err;
   });
+}
+
+function absentAsUndefined(err: unknown): undefined {
+  if (isCode(err, 'ENOENT')) return undefined;
+  throw err;
 }

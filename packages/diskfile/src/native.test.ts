@@ -33,15 +33,26 @@ describe('native linkAndSync', () => {
     expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp), readdirSync(dir)]).toEqual(['second', false, ['1.data']]);
   });
 
-  it('fails as Node fs calls do: code, negative errno, syscall and path', async () => {
+  it('makes missing folders; fails as Node fs calls do: code, negative errno, syscall and path', async () => {
     const addon = nativeAddon();
     if (!addon) throw new Error('native module not loaded');
     const tmp = join(tree.root, 'b.tmp');
     writeFileSync(tmp, 'x');
-    const target = join(tree.root, 'no-such-folder', '1.data');
-    const err = (await addon.linkAndSync(tmp, target, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    const deep = join(tree.root, 'p', 'sfx', 'hash', '1.data');
+    await addon.linkAndSync(tmp, deep, []);
+    expect([readFileSync(deep, 'utf8'), existsSync(tmp)]).toEqual(['x', false]);
+
+    const missingTmp = join(tree.root, 'never-written.tmp');
+    const target = join(tree.root, 'p', 'sfx', 'hash', '2.data');
+    const err = (await addon.linkAndSync(missingTmp, target, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(err).toBeInstanceOf(Error);
     expect({ code: err.code, errno: err.errno, syscall: err.syscall, path: err.path }).toEqual({ code: 'ENOENT', errno: -2, syscall: 'link', path: target });
+
+    writeFileSync(tmp, 'y');
+    writeFileSync(join(tree.root, 'a-file'), '');
+    const underFile = join(tree.root, 'a-file', 'hash', '1.data');
+    const notDir = (await addon.linkAndSync(tmp, underFile, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect({ code: notDir.code, syscall: notDir.syscall, path: notDir.path }).toEqual({ code: 'ENOTDIR', syscall: 'mkdir', path: join(tree.root, 'a-file', 'hash') });
     expect(existsSync(tmp)).toBe(true);
     expect(() => (addon.linkAndSync as (...a: unknown[]) => unknown)(tmp, target, 'not an array')).toThrow(TypeError);
   });
@@ -67,6 +78,12 @@ describe.each([
     const hash = tree.mgr.swiftConf.hashPath('a', 'c', `o-${String(withoutNative)}`).hex;
     const hashDir = join(tree.devices, 'sda', 'objects', '3', hash.slice(-3), hash);
     expect(readdirSync(hashDir)).toEqual([`${Timestamp.fromSeconds(1_700_000_002).internal}.ts`]);
+    // A second object in the same (now existing) partition: fresh suffix and hash folders.
+    const other = tree.mgr.diskFile('sda', 3, 0, 'a', 'c', `other-${String(withoutNative)}`);
+    await other.write(t, { 'Content-Type': 'text/plain' }, bodyOf('three'), { contentLength: 5 });
+    const otherState = await other.open();
+    if (otherState.kind !== 'object') throw new Error(`expected an object, got ${otherState.kind}`);
+    expect((await readAll(other.reader(otherState))).toString()).toBe('three');
     expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
   });
 });
