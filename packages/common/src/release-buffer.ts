@@ -40,7 +40,7 @@ function findTransfer(): Transfer | null {
   }
 }
 
-/** Whether releaseBuffer frees memory in this process (for tests and the start-up log). */
+/** Whether releaseBuffer frees memory in this process (for tests and the servers' start-up warning). */
 export function canReleaseBuffers(): boolean {
   transfer ??= findTransfer();
   return transfer !== null;

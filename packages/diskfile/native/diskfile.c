@@ -129,11 +129,13 @@ static void link_and_sync_execute(napi_env env, void *data) {
   link_job *job = data;
   char *hash_dir = strdup(job->target);
   char *top = NULL;
-  if (hash_dir == NULL) {
-    fail(job, ENOMEM, "link", job->target);
+  char *slash = hash_dir == NULL ? NULL : strrchr(hash_dir, '/');
+  if (slash == NULL || slash == hash_dir) {
+    fail(job, hash_dir == NULL ? ENOMEM : EINVAL, "link", job->target);
+    free(hash_dir);
     return;
   }
-  *strrchr(hash_dir, '/') = '\0';
+  *slash = '\0';
   for (int attempt = 0;; attempt++) {
     int err = make_folders(hash_dir, &top);
     if (err != 0) {

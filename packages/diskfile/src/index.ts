@@ -4,4 +4,4 @@ export { DiskFile } from './disk-file.js';
 export { UnprocessableEntityError } from './errors.js';
 export { BODY_CRC32_KEY, encodeTrailer, formatCrc32, parseCrc32, readFully, readMetadataFile, TRAILER_MAGIC } from './metadata-file.js';
 export { parseFallocateReserve } from './config.js';
-export { pageCacheDropUnavailable } from './page-cache.js';
+export { nativeAddonUnavailable } from './native.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
-import { disableNativeAddon, nativeAddon } from './native.js';
+import { disableNativeAddon, nativeAddon, nativeAddonUnavailable } from './native.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
 let tree: TestTree;
@@ -16,6 +16,7 @@ afterEach(async () => {
 
 describe('native linkAndSync', () => {
   it('is built and loaded (make build)', () => {
+    expect(nativeAddonUnavailable()).toBeUndefined();
     expect(nativeAddon()).not.toBeNull();
   });
 

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BodyWriter, FLUSH_EVERY_BYTES, WRITE_BATCH_BYTES } from './body-writer.js';
-import { pageCacheDropUnavailable } from './page-cache.js';
 
 const MIB = 1024 * 1024;
 
@@ -46,9 +45,6 @@ async function writeBody(name: string, bytes: number, keepCacheBytes: number | u
   return { path, md5: md5.digest('hex') };
 }
 
-it('the native module is built and loads', () => {
-  expect(pageCacheDropUnavailable()).toBeUndefined();
-});
 
 it('a body over keep_cache_size leaves the page cache once durable, and reads back whole', async () => {
   const size = 2 * FLUSH_EVERY_BYTES + 3 * WRITE_BATCH_BYTES + 12345;

@@ -10,14 +10,9 @@
  *
  * Node has no binding for posix_fadvise(2): native/diskfile.c (native.ts) is a small Node-API module the
  * Makefile builds. Without it (no C compiler at build time) nothing is dropped, which costs speed
- * only; the object server says so once at start.
+ * only; the object server says so once at start (nativeAddonUnavailable).
  */
-import { nativeAddon, nativeAddonUnavailable } from './native.js';
-
-/** Why bodies cannot be dropped from the page cache here, or undefined when they can. */
-export function pageCacheDropUnavailable(): string | undefined {
-  return nativeAddonUnavailable();
-}
+import { nativeAddon } from './native.js';
 
 /**
  * Asks the kernel to drop `[offset, offset + length)` of `fd` from the page cache (length 0: to

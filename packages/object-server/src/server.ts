@@ -5,8 +5,8 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { ConfigFile, createLogger, SwiftConf } from '@swiftlet/common';
-import { DiskFileManager, pageCacheDropUnavailable, removeStaleTmp } from '@swiftlet/diskfile';
+import { canReleaseBuffers, ConfigFile, createLogger, SwiftConf } from '@swiftlet/common';
+import { DiskFileManager, nativeAddonUnavailable, removeStaleTmp } from '@swiftlet/diskfile';
 import type { Logger } from 'pino';
 import { createObjectServerApp, type ObjectServerApp } from './app.js';
 import { objectServerConfig, type ObjectServerConfig } from './config.js';
@@ -35,8 +35,11 @@ export async function startObjectServer(configFile: string, opts: { logger?: Log
     swiftConf,
     logger: logger.child({ module: 'diskfile' }),
   });
-  const noDrop = pageCacheDropUnavailable();
-  if (noDrop !== undefined) logger.warn(`large bodies stay in the page cache (keep_cache_size has no effect): ${noDrop}`);
+  const noNative = nativeAddonUnavailable();
+  if (noNative !== undefined) {
+    logger.warn(`large bodies stay in the page cache (keep_cache_size has no effect) and each write ends with one thread-pool job per call: ${noNative}`);
+  }
+  if (!canReleaseBuffers()) logger.warn('body chunks wait for the garbage collector (this Node cannot detach an ArrayBuffer): more memory under large transfers');
   // Temporary files of writers that died (a crash, a kill) are removed before serving.
   await removeStaleTmp(config.devices, logger).catch((err: unknown) => logger.error({ err }, 'could not sweep stale tmp files'));
   const app = createObjectServerApp({ config, swiftConf, diskfiles, logger });

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigFile, type Logger } from '@swiftlet/common';
+import { canReleaseBuffers, ConfigFile, type Logger } from '@swiftlet/common';
 import { ProxyBackend } from './backend/index.js';
 import { proxyServerConfig, unknownProxyKeys, type ProxyServerConfig } from './config.js';
 import { CredentialStore } from './s3/credentials.js';
@@ -25,6 +25,7 @@ export async function startProxyServer(configFile: string, opts: { logger: Logge
   const logger = opts.logger;
   const unknown = unknownProxyKeys(conf);
   if (unknown.length > 0) logger.warn({ file: configFile, unknown }, 'unknown config keys ignored');
+  if (!canReleaseBuffers()) logger.warn('body chunks wait for the garbage collector (this Node cannot detach an ArrayBuffer): more memory under large transfers');
   const credentials = new CredentialStore(config.s3.credentialsFile, logger.child({ component: 's3-credentials' }), config.s3.credentialsReloadIntervalS);
   const backend = new ProxyBackend({ swiftDir: config.swiftDir, logger: logger.child({ component: 'proxy-backend' }), conf: config.backend });
   const janitor = new MultipartJanitor({ storage: backend, config: config.s3, logger: logger.child({ component: 's3-multipart-janitor' }) }, removeUpload);
