@@ -33,6 +33,8 @@ export class BodyReader extends Readable {
   /** The running CRC-32 when the body is checked against a recorded one. */
   private crc: number | undefined;
   private reading = false;
+  /** The next chunk's read, started while this one is sent (the socket write and the disk overlap). */
+  private ahead: { pos: number; read: Promise<Buffer> } | undefined;
 
   constructor(private readonly opts: BodyReaderOptions) {
     // Room for one chunk read ahead while the previous one is sent.
@@ -69,10 +71,18 @@ export class BodyReader extends Readable {
       chunk = head.subarray(this.pos, end + 1);
     } else {
       this.fh ??= await open(this.opts.path, 'r');
-      const n = Math.min(READ_CHUNK_BYTES, end + 1 - this.pos);
-      const buf = Buffer.allocUnsafe(n);
-      const { bytesRead } = await this.fh.read(buf, 0, n, this.pos);
-      chunk = buf.subarray(0, bytesRead);
+      const read = this.ahead?.pos === this.pos ? this.ahead.read : this.readAt(this.fh, this.pos);
+      this.ahead = undefined;
+      chunk = await read;
+      // A cold read waits for the disk: without this the next read would start only after this
+      // chunk went to the socket (measured: a 1 GiB GET of a file not in the page cache took
+      // 2.0 s with one read at a time).
+      const next = this.pos + chunk.length;
+      if (chunk.length > 0 && next <= end) {
+        const ahead = this.readAt(this.fh, next);
+        ahead.catch(() => undefined); // awaited by the next readChunk, or dropped by a destroy
+        this.ahead = { pos: next, read: ahead };
+      }
     }
     if (chunk.length === 0) {
       const reason = `body shorter than its Content-Length (ended at byte ${this.pos})`;
@@ -89,6 +99,13 @@ export class BodyReader extends Readable {
       return;
     }
     this.push(chunk);
+  }
+
+  private async readAt(fh: FileHandle, pos: number): Promise<Buffer> {
+    const n = Math.min(READ_CHUNK_BYTES, this.opts.end + 1 - pos);
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await fh.read(buf, 0, n, pos);
+    return buf.subarray(0, bytesRead);
   }
 
   private async verify(): Promise<void> {
@@ -108,6 +125,7 @@ export class BodyReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.ahead = undefined;
     const fh = this.fh;
     this.fh = undefined;
     if (!fh) {

@@ -177,14 +177,15 @@ export interface SuffixJournal {
 }
 
 /**
- * The journal of one write: `append(false)` before the publish (crash safety; may land in a
+ * The journal of one write (or of a batch's suffixes): `append(false)` before the publish (crash safety; may land in a
  * journal a consolidation is taking, which the checked second entry makes harmless), then
  * `append(true)` after it. One open file serves both, to save syscalls on the write path. Direct
  * calls (a few microseconds each, see io.ts), except the creation of a missing journal.
  */
-export async function openJournal(partDir: string, suffix: string): Promise<SuffixJournal> {
+export async function openJournal(partDir: string, suffixes: string | readonly string[]): Promise<SuffixJournal> {
   const path = join(partDir, INVALID_FILE);
-  const line = `${suffix}\n`;
+  // Several suffixes (a replication batch) go in one write.
+  const line = (typeof suffixes === 'string' ? [suffixes] : suffixes).map((s) => `${s}\n`).join('');
   let fd: number;
   try {
     // The journal usually exists: a direct open that does not create.

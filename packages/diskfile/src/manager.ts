@@ -20,7 +20,7 @@ import { getPartitionHashes, hashesDigest, invalidateSuffix, openJournal, settle
 import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
 import { nativeAddon } from './native.js';
-import { cleanupHashDirSync, isCode } from './ondisk.js';
+import { absentAsUndefined, cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, ReadChecksum, SuffixFiles } from './types.js';
 
@@ -211,19 +211,24 @@ export class DiskFileManager {
 
   /** Creates a tmp file for a write into (policy, partition, suffix); the caller owns the fd. */
   async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fd: number }> {
-    const dir = join(devPath, TMP_DIR);
-    const tmp = join(dir, `${nextTmpStem()}.${policyIndex}.${partition}.${suffix}.tmp`);
-    if (!this.tmpDirsMade.has(dir)) {
-      await mkdirDurable(dir);
-      this.tmpDirsMade.add(dir);
-    }
+    const tmp = await this.tmpPath(devPath, policyIndex, partition, suffix);
     try {
       return { tmp, fd: await openFd(tmp, 'wx', 0o644) };
     } catch (err) {
       if (!isCode(err, 'ENOENT')) throw err;
-      await mkdirDurable(dir);
+      await mkdirDurable(dirname(tmp));
       return { tmp, fd: await openFd(tmp, 'wx', 0o644) };
     }
+  }
+
+  /** A fresh name in the device's tmp folder (made, durably, on first use). */
+  async tmpPath(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<string> {
+    const dir = join(devPath, TMP_DIR);
+    if (!this.tmpDirsMade.has(dir)) {
+      await mkdirDurable(dir);
+      this.tmpDirsMade.add(dir);
+    }
+    return join(dir, `${nextTmpStem()}.${policyIndex}.${partition}.${suffix}.tmp`);
   }
 
   /**
@@ -450,9 +455,4 @@ async function linkAndSyncByCalls(tmp: string, target: string, dirs: string[]): 
   await unlink(tmp).catch((err: unknown) => {
     if (!isCode(err, 'ENOENT')) throw err;
   });
-}
-
-function absentAsUndefined(err: unknown): undefined {
-  if (isCode(err, 'ENOENT')) return undefined;
-  throw err;
 }

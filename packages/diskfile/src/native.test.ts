@@ -88,3 +88,36 @@ describe.each([
     expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
   });
 });
+
+describe('native writeFiles and publishFiles (the replication receiver\'s batches)', () => {
+  it('creates each file with its bytes, then publishes them into new and existing folders', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const bodies = [Buffer.from('one'), Buffer.alloc(0), Buffer.alloc(70_000, 7)];
+    const tmps = bodies.map((_, i) => join(tree.root, `t${i}.tmp`));
+    await addon.writeFiles(tmps, Buffer.concat(bodies), bodies.map((b) => b.length));
+    expect(tmps.map((t) => readFileSync(t))).toEqual(bodies);
+    mkdirSync(join(tree.root, 'p', 'abc', 'h1'), { recursive: true });
+    const targets = [join(tree.root, 'p', 'abc', 'h1', '1.data'), join(tree.root, 'p', 'abc', 'h2', '1.ts'), join(tree.root, 'q', 'def', 'h3', '2.data')];
+    const made = await addon.publishFiles(tree.root, tmps, targets);
+    expect([...made]).toEqual([0, 1, 1]);
+    expect(targets.map((t) => readFileSync(t))).toEqual(bodies);
+    expect(tmps.some((t) => existsSync(t))).toBe(false);
+  });
+
+  it('fails as Node fs calls do, leaving what came before the failure done', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const a = join(tree.root, 'a.tmp');
+    writeFileSync(a, 'exists');
+    // O_EXCL: an existing name is never overwritten.
+    await expect(addon.writeFiles([join(tree.root, 'new.tmp'), a], Buffer.from('xy'), [1, 1])).rejects.toMatchObject({ code: 'EEXIST', syscall: 'open', path: a });
+    expect([readFileSync(join(tree.root, 'new.tmp'), 'utf8'), readFileSync(a, 'utf8')]).toEqual(['x', 'exists']);
+    const gone = join(tree.root, 'gone.tmp');
+    await expect(addon.publishFiles(tree.root, [a, gone], [join(tree.root, 'h', '1.data'), join(tree.root, 'h', '2.data')])).rejects.toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'rename' });
+    expect(readdirSync(join(tree.root, 'h'))).toEqual(['1.data']);
+    // Bad arguments are refused before anything is queued.
+    expect(() => addon.writeFiles(['x'], Buffer.alloc(1), [2])).toThrow(/one length per path/);
+    expect(() => addon.publishFiles(tree.root, ['x'], [])).toThrow(/two arrays of paths of one length/);
+  });
+});

@@ -14,6 +14,17 @@ export interface DiskfileAddon {
    * Node's fs errors (code, errno, syscall, path).
    */
   linkAndSync(tmp: string, target: string, dirs: string[]): Promise<void>;
+  /**
+   * On the thread pool, as one job: creates each of `paths` (it must not exist) with the next
+   * `lengths[i]` bytes of `bodies`, and closes it; no fsync. Stops at the first failure.
+   */
+  writeFiles(paths: string[], bodies: Buffer, lengths: number[]): Promise<void>;
+  /**
+   * On the thread pool, as one job: syncfs of `syncDir`'s filesystem, rename each of `tmps` to its
+   * target (making the target's folder and its parents), syncfs again. Resolves with a 1 for each
+   * target whose folder the job made. On a failure the files before the failing one are published.
+   */
+  publishFiles(syncDir: string, tmps: string[], targets: string[]): Promise<Buffer>;
 }
 
 /** Resolved through this package's exports, so that bundled programs find it too. */

@@ -118,3 +118,9 @@ export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: num
 export function isCode(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
+
+/** For a .catch(): undefined when the path is absent, any other error rethrown. */
+export function absentAsUndefined(err: unknown): undefined {
+  if (isCode(err, 'ENOENT')) return undefined;
+  throw err;
+}

@@ -1,11 +1,12 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { BadRequestError, Timestamp } from '@swiftlet/common';
 import { BODY_CRC32_KEY, encodeTrailer } from './metadata-file.js';
+import { disableNativeAddon } from './native.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
 const md5Hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
@@ -81,12 +82,21 @@ async function senderTar(t: TestTree, part: number, suffixes: string[], only?: S
 }
 
 describe('sync: listSuffixFiles, missingFiles, receiveTar', () => {
-  it('brings a receiver to the same hashes, keeping its newer versions', async () => {
-    for (let i = 0; i < 12; i++) {
+  // With the native module small files are created and published in batches (two syncfs per
+  // push); without it each file is synced and published as a PUT's is. Both must agree. 300
+  // objects cross a batch's 256 files; o7 is over the 64 KiB held in memory and streams to disk.
+  it.each([
+    ['in native batches', false],
+    ['file by file, without the native module', true],
+  ])('brings a receiver to the same hashes, keeping its newer versions (%s)', async (_how, withoutNative) => {
+    disableNativeAddon(withoutNative);
+    onTestFinished(() => disableNativeAddon(false));
+    const big = randomBytes(200 * 1024);
+    for (let i = 0; i < 300; i++) {
       const df = src.mgr.diskFile('sda', 0, 0, 'a', 'c', `o${i}`);
-      await df.write(T(NOW - 50), { 'Content-Type': 'x/y' }, bodyOf(`body ${i}`), {});
-      if (i % 3 === 0) await df.writeMeta(T(NOW - 40), { 'X-Object-Meta-I': String(i) });
-      if (i % 4 === 1) await df.writeTombstone(T(NOW - 30));
+      await df.write(T(NOW - 50), { 'Content-Type': 'x/y' }, bodyOf(i === 7 ? big : `body ${i}`), {});
+      if (i % 3 === 0 && i < 12) await df.writeMeta(T(NOW - 40), { 'X-Object-Meta-I': String(i) });
+      if (i % 4 === 1 && i < 12) await df.writeTombstone(T(NOW - 30));
     }
     // The receiver already holds a newer o2 and the same o5.
     await dst.mgr.diskFile('sda', 0, 0, 'a', 'c', 'o2').write(T(NOW), {}, bodyOf('newer'), {});
@@ -112,6 +122,10 @@ describe('sync: listSuffixFiles, missingFiles, receiveTar', () => {
     expect(dstHashes).toEqual(expected);
     const st = await dst.mgr.diskFile('sda', 0, 0, 'a', 'c', 'o3').open();
     expect(st).toMatchObject({ kind: 'object', metadata: { 'X-Object-Meta-I': '3', name: '/a/c/o3' } });
+    const o7 = dst.mgr.diskFile('sda', 0, 0, 'a', 'c', 'o7');
+    const st7 = await o7.open();
+    expect(st7.kind).toBe('object');
+    if (st7.kind === 'object') expect((await readAll(o7.reader(st7))).equals(big)).toBe(true);
     expect(await readdir(join(dst.devices, 'sda', 'tmp'))).toEqual([]);
     // A second identical push changes nothing.
     expect(await dst.mgr.missingFiles('sda', 0, 0, offered)).toEqual([]);

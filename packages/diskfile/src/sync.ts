@@ -5,25 +5,34 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readdirSync } from 'node:fs';
-import { rmdir, unlink } from 'node:fs/promises';
+import { mkdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
-import { invalidateSuffix } from './hash-cache.js';
+import { invalidateSuffix, openJournal } from './hash-cache.js';
 import { fdatasyncFd, writeAllFd } from './io.js';
+import { type DiskfileAddon, nativeAddon } from './native.js';
 import { dropPageCache } from './page-cache.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { BODY_CRC32_KEY, MAX_METADATA_BYTES, parseCrc32, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
-import { chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
+import { absentAsUndefined, chooseFiles, cleanupHashDir, cleanupHashDirSync, isCode, type OnDiskChoice } from './ondisk.js';
 import { withLock } from './partition-lock.js';
 import type { ReadChecksum, SuffixFiles } from './types.js';
 
 /** Swift's MAX_FILE_SIZE plus room for the metadata trailer. */
 export const DEFAULT_MAX_ENTRY_BYTES = 5368709122 + MAX_METADATA_BYTES + TRAILER_BYTES;
 
-/** Hash folders published at once by receiveTar. */
+/** Hash folders published at once by receiveTar without the native module. */
 const PUBLISH_CONCURRENCY = 8;
+
+/**
+ * With the native module, received files up to this size are held in memory and created many per
+ * thread-pool job, at most BATCH_BYTES or BATCH_FILES at a time (the memory a push may hold).
+ */
+const SMALL_ENTRY_BYTES = 64 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_FILES = 256;
 
 const PATH_RE = /^([0-9a-f]{3})\/([0-9a-f]{32})\/([^/]+)$/;
 
@@ -148,6 +157,69 @@ interface Staged {
   file: string;
   /** Bytes received for the file (its tar entry's size). */
   size: number;
+  /** Its data is durable already (a large file in the native path, synced as it was staged). */
+  synced: boolean;
+}
+
+/** Where a received entry's bytes go while it is checked. */
+interface EntrySink {
+  write(bufs: Buffer[]): Promise<void>;
+  /** The MD5 (hex) of the first `bodyLength` bytes written. */
+  md5(bodyLength: number): Promise<string>;
+}
+
+function fileSink(fd: number, tmp: string): EntrySink {
+  return { write: (bufs) => writeAllFd(fd, bufs), md5: (bodyLength) => md5OfStaged(tmp, bodyLength) };
+}
+
+function memorySink(chunks: Buffer[]): EntrySink {
+  return {
+    write: async (bufs) => {
+      chunks.push(...bufs);
+    },
+    md5: async (bodyLength) => {
+      const md5 = createHash('md5');
+      let left = bodyLength;
+      for (const c of chunks) {
+        if (left <= 0) break;
+        md5.update(left >= c.length ? c : c.subarray(0, left));
+        left -= c.length;
+      }
+      return md5.digest('hex');
+    },
+  };
+}
+
+/**
+ * Small received files, created together by the native module's writeFiles. Each body is copied
+ * out of the stream's chunks (which may be slices of much larger buffers) as it is added.
+ */
+class SmallFileBatch {
+  private paths: string[] = [];
+  private bodies: Buffer[] = [];
+  private lengths: number[] = [];
+  private bytes = 0;
+  constructor(private readonly native: DiskfileAddon) {}
+
+  async add(tmp: string, chunks: Buffer[]): Promise<void> {
+    const body = chunks.length === 1 ? Buffer.from(chunks[0] as Buffer) : Buffer.concat(chunks);
+    this.paths.push(tmp);
+    this.bodies.push(body);
+    this.lengths.push(body.length);
+    this.bytes += body.length;
+    if (this.bytes >= BATCH_BYTES || this.paths.length >= BATCH_FILES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.paths.length === 0) return;
+    const { paths, lengths } = this;
+    const bodies = this.bodies.length === 1 ? (this.bodies[0] as Buffer) : Buffer.concat(this.bodies, this.bytes);
+    this.paths = [];
+    this.bodies = [];
+    this.lengths = [];
+    this.bytes = 0;
+    await this.native.writeFiles(paths, bodies, lengths);
+  }
 }
 
 /** Reads `tar` to the end, validating every entry into tmp files (synced when published). */
@@ -164,6 +236,8 @@ async function stageEntries(
   // (a replicator run with --once starts ~17 ms of CPU sooner).
   const tarStream = await import('tar-stream');
   const extract = tarStream.extract();
+  const native = nativeAddon();
+  const batch = native ? new SmallFileBatch(native) : undefined;
   let lastBytes: Buffer = Buffer.alloc(0);
   let sourceError: unknown;
   let stop = false;
@@ -229,11 +303,32 @@ async function stageEntries(
         throw new BadRequestError(`${what}: hash does not belong to partition ${partition}`);
       }
       if (h.size > opts.maxEntryBytes) throw new BadRequestError(`${what}: ${h.size} bytes exceed the limit of ${opts.maxEntryBytes}`);
-      const kind = parseFileName(p.file)?.kind;
+      const isData = parseFileName(p.file)?.kind === 'data';
+      const body = entry as AsyncIterable<Buffer>;
+      if (batch !== undefined && h.size <= SMALL_ENTRY_BYTES) {
+        const chunks: Buffer[] = [];
+        await receiveEntry(body, memorySink(chunks), h.size, what, p, isData, mgr.readChecksum);
+        const tmp = await mgr.tmpPath(devPath, policyIndex, partition, p.suffix);
+        staged.push({ tmp, ...p, size: h.size, synced: false });
+        await batch.add(tmp, chunks);
+        continue;
+      }
       const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
-      staged.push({ tmp, ...p, size: h.size });
-      await receiveEntry(entry as AsyncIterable<Buffer>, fd, tmp, h.size, what, p, kind === 'data', mgr.readChecksum);
+      staged.push({ tmp, ...p, size: h.size, synced: false });
+      try {
+        await receiveEntry(body, fileSink(fd, tmp), h.size, what, p, isData, mgr.readChecksum);
+        if (batch !== undefined) {
+          // The batch's syncfs would write it too; a large file is synced (and leaves the page
+          // cache, as a PUT's body does) while the stream goes on.
+          await fdatasyncFd(fd);
+          if (mgr.keepCacheSize !== undefined && h.size > mgr.keepCacheSize) dropPageCache(fd, 0, 0);
+          (staged[staged.length - 1] as Staged).synced = true;
+        }
+      } finally {
+        closeSync(fd);
+      }
     }
+    await batch?.flush();
   } catch (err) {
     stop = true;
     detach();
@@ -266,8 +361,7 @@ async function md5OfStaged(tmp: string, bodyLength: number): Promise<string> {
 
 async function receiveEntry(
   entry: AsyncIterable<Buffer>,
-  fd: number,
-  tmp: string,
+  sink: EntrySink,
   size: number,
   what: string,
   p: FilePath,
@@ -276,7 +370,7 @@ async function receiveEntry(
 ): Promise<void> {
   const hasher = new TrailingHasher(MAX_METADATA_BYTES + TRAILER_BYTES);
   let got = 0;
-  try {
+  {
     let batch: Buffer[] = [];
     let batchBytes = 0;
     for await (const chunk of entry) {
@@ -285,12 +379,12 @@ async function receiveEntry(
       batch.push(chunk);
       batchBytes += chunk.length;
       if (batchBytes >= 256 * 1024) {
-        await writeAllFd(fd, batch);
+        await sink.write(batch);
         batch = [];
         batchBytes = 0;
       }
     }
-    await writeAllFd(fd, batch);
+    await sink.write(batch);
     if (got !== size) throw new BadRequestError(`${what}: truncated`);
     const tail = hasher.tail();
     let parsed;
@@ -312,15 +406,121 @@ async function receiveEntry(
       if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
       if (want !== undefined && checksum === 'crc32') {
         if (crc32(tail.subarray(0, bodyInTail), hasher.crc) !== want) throw new BadRequestError(`${what}: body CRC-32 does not match the recorded one`);
-      } else if (md['ETag'] !== (await md5OfStaged(tmp, bodyLength))) {
+      } else if (md['ETag'] !== (await sink.md5(bodyLength))) {
         throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
       }
     } else if (bodyLength !== 0) {
       throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
     }
-  } finally {
-    closeSync(fd);
   }
+}
+
+/**
+ * The native path: every file the folder does not already have (or would not keep) is published
+ * by one job, which makes the staged data durable, renames each file into place and makes the
+ * names durable with two syncfs calls; the suffixes are journaled before and after, as a write
+ * does. Folders that held files before (or got several) are cleaned up afterwards.
+ */
+async function publishBatch(
+  mgr: DiskFileManager,
+  native: DiskfileAddon,
+  devPath: string,
+  partDir: string,
+  groups: Map<string, Staged[]>,
+): Promise<{ received: number; skipped: number }> {
+  const tmps: string[] = [];
+  const targets: string[] = [];
+  const hashDirOf: string[] = [];
+  const suffixes = new Set<string>();
+  const toClean = new Set<string>();
+  let skipped = 0;
+  for (const group of groups.values()) {
+    const { suffix, hash } = group[0] as Staged;
+    const hashDir = join(partDir, suffix, hash);
+    const have = listNames(hashDir);
+    let publishing = 0;
+    for (const s of group) {
+      const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
+      if (have.includes(s.file) || !kept) {
+        skipped++;
+        await unlink(s.tmp).catch(() => undefined);
+        continue;
+      }
+      tmps.push(s.tmp);
+      targets.push(join(hashDir, s.file));
+      hashDirOf.push(hashDir);
+      have.push(s.file);
+      publishing++;
+    }
+    if (publishing > 0) suffixes.add(suffix);
+    if (publishing > 1 || (publishing > 0 && have.length > publishing)) toClean.add(hashDir);
+  }
+  if (tmps.length === 0) return { received: 0, skipped };
+  // The journal lives in the partition folder, which a wiped device has yet to make (the job's
+  // second syncfs makes it durable with the rest).
+  let journal = await openJournal(partDir, [...suffixes]).catch(absentAsUndefined);
+  if (journal === undefined) {
+    await mkdir(partDir, { recursive: true });
+    journal = await openJournal(partDir, [...suffixes]);
+  }
+  let made: Buffer;
+  try {
+    journal.append(false);
+    try {
+      made = await native.publishFiles(devPath, tmps, targets);
+    } finally {
+      // Also after a failure part-way: the files before it are published.
+      journal.append(true);
+    }
+  } finally {
+    journal.close();
+  }
+  // A folder the job did not make was there already: someone else's file may be in it.
+  made.forEach((m, i) => {
+    if (m === 0) toClean.add(hashDirOf[i] as string);
+  });
+  for (const dir of toClean) cleanupHashDirSync(dir, mgr.nowS(), mgr.reclaimAgeS);
+  return { received: tmps.length, skipped };
+}
+
+/** Without the native module: each file synced and published as a write's end is. */
+async function publishEach(mgr: DiskFileManager, partDir: string, groups: Map<string, Staged[]>): Promise<{ received: number; skipped: number }> {
+  let received = 0;
+  let skipped = 0;
+  const queue = [...groups.values()];
+  const publishGroup = async (group: Staged[]): Promise<void> => {
+    for (const s of group) {
+      const hashDir = join(partDir, s.suffix, s.hash);
+      const have = listNames(hashDir);
+      const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
+      if (have.includes(s.file) || !kept) {
+        skipped++;
+        await unlink(s.tmp).catch(() => undefined);
+        continue;
+      }
+      if (!s.synced) {
+        const fd = openSync(s.tmp, 'r+');
+        try {
+          await fdatasyncFd(fd);
+          // As a PUT's body (body-writer.ts): a large file leaves the page cache once durable.
+          if (mgr.keepCacheSize !== undefined && s.size > mgr.keepCacheSize) dropPageCache(fd, 0, 0);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      await mgr.publish(s.tmp, partDir, hashDir, s.file);
+      received++;
+    }
+  };
+  // Hash folders are independent, so several are published at once (their fsyncs overlap).
+  const worker = async (): Promise<void> => {
+    for (let g = queue.shift(); g !== undefined; g = queue.shift()) await publishGroup(g);
+  };
+  // Settle every worker before the tmp files are swept (receiveTar).
+  const results = await Promise.allSettled(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, queue.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return { received, skipped };
 }
 
 export async function receiveTar(
@@ -340,9 +540,8 @@ export async function receiveTar(
     const stageOpts: { maxEntryBytes: number; partPower?: number } = { maxEntryBytes: opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES };
     if (opts.partPower !== undefined) stageOpts.partPower = opts.partPower;
     await stageEntries(mgr, devPath, partition, policyIndex, tar, stageOpts, staged);
-    // The whole stream is valid: publish each file exactly as a write does, keeping the newest.
-    // Hash folders are independent, so several are published at once (their fsyncs overlap);
-    // the files of one hash folder go in stream order.
+    // The whole stream is valid: publish each file as a write does, keeping the newest. The files
+    // of one hash folder go in stream order.
     const groups = new Map<string, Staged[]>();
     for (const s of staged) {
       const key = `${s.suffix}/${s.hash}`;
@@ -350,36 +549,10 @@ export async function receiveTar(
       if (g) g.push(s);
       else groups.set(key, [s]);
     }
-    const queue = [...groups.values()];
-    const publishGroup = async (group: Staged[]): Promise<void> => {
-      for (const s of group) {
-        const hashDir = join(partDir, s.suffix, s.hash);
-        const have = listNames(hashDir);
-        const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);
-        if (have.includes(s.file) || !kept) {
-          skipped++;
-          await unlink(s.tmp).catch(() => undefined);
-          continue;
-        }
-        const fd = openSync(s.tmp, 'r+');
-        try {
-          await fdatasyncFd(fd);
-          // As a PUT's body (body-writer.ts): a large file leaves the page cache once durable.
-          if (mgr.keepCacheSize !== undefined && s.size > mgr.keepCacheSize) dropPageCache(fd, 0, 0);
-        } finally {
-          closeSync(fd);
-        }
-        await mgr.publish(s.tmp, partDir, hashDir, s.file);
-        received++;
-      }
-    };
-    const worker = async (): Promise<void> => {
-      for (let g = queue.shift(); g !== undefined; g = queue.shift()) await publishGroup(g);
-    };
-    // Settle every worker before the tmp files are swept below.
-    const results = await Promise.allSettled(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, queue.length) }, worker));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const native = nativeAddon();
+    const counts = native ? await publishBatch(mgr, native, devPath, partDir, groups) : await publishEach(mgr, partDir, groups);
+    received = counts.received;
+    skipped = counts.skipped;
     staged.length = 0;
   } finally {
     await Promise.all(staged.map((s) => unlink(s.tmp).catch(() => undefined)));
