@@ -4,7 +4,7 @@
  * metadata-file.ts carries body and metadata together).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readdirSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync } from 'node:fs';
 import { mkdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -112,8 +112,11 @@ export async function missingFiles(
     byHash.set(p.hash, entry);
   }
   const wanted: string[] = [];
+  // A partition this device lacks (a wiped or new device) has none of them: one lookup, not one
+  // per file.
+  const partitionHere = existsSync(partDir);
   for (const [hash, { suffix, files }] of byHash) {
-    const have = new Set(listNames(join(partDir, suffix, hash)));
+    const have = new Set(partitionHere ? listNames(join(partDir, suffix, hash)) : []);
     const choice = chooseFiles([...have, ...files], mgr.nowS(), mgr.reclaimAgeS);
     const kept = new Set(choice.keep.map((f) => f.name));
     for (const file of new Set(files)) {
@@ -434,10 +437,13 @@ async function publishBatch(
   const suffixes = new Set<string>();
   const toClean = new Set<string>();
   let skipped = 0;
+  const partitionHere = existsSync(partDir);
   for (const group of groups.values()) {
     const { suffix, hash } = group[0] as Staged;
     const hashDir = join(partDir, suffix, hash);
-    const have = listNames(hashDir);
+    // In a partition this device lacks there is nothing to compare with; a folder another writer
+    // makes meanwhile is one the job reports as not made, and is cleaned up below.
+    const have = partitionHere ? listNames(hashDir) : [];
     let publishing = 0;
     for (const s of group) {
       const kept = chooseFiles([...have, s.file], mgr.nowS(), mgr.reclaimAgeS).keep.some((f) => f.name === s.file);

@@ -111,7 +111,8 @@ export class ReplicationController {
     const encoding = (ctx.get('Content-Encoding') || 'identity').trim().toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') throw new BadRequestError(`unsupported Content-Encoding "${encoding}"`);
     sendContinue(ctx.req, ctx.res);
-    const body = encoding === 'gzip' ? pipeline(ctx.req, createGunzip(), () => undefined) : ctx.req;
+    // Output in 256 KiB pieces: zlib makes one thread-pool job per piece.
+    const body = encoding === 'gzip' ? pipeline(ctx.req, createGunzip({ chunkSize: 256 * 1024 }), () => undefined) : ctx.req;
     const result = await this.diskfiles.receiveTar(p.device, p.partition, policy, body, {
       maxEntryBytes: this.config.maxSyncEntryBytes,
       partPower: ring.partPower,

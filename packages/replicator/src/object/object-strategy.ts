@@ -11,6 +11,7 @@
  * every primary (or `handoff_delete` of them) holds; anything written meanwhile stays.
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -235,18 +236,21 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     return out;
   }
 
-  /** Missing check then tar push to one peer; returns the offered files the peer now holds. */
-  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<string[]> {
+  /**
+   * Missing check then tar push to one peer. Returns the offered files the peer now holds, and
+   * whether anything was pushed: a peer that wanted nothing has nothing to recalculate.
+   */
+  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; pushed: boolean }> {
     const target = toTarget(node);
     const offered = listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
-    if (offered.length === 0) return [];
+    if (offered.length === 0) return { inSync: [], pushed: false };
     const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
     ctx.progress();
     // Request and answer bodies of the missing check (headers not counted).
     ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
     ctx.stats.inc('rsync');
-    if (wanted.length === 0) return offered;
+    if (wanted.length === 0) return { inSync: offered, pushed: false };
     const { sent, bytes } = await this.peers.push(
       target,
       job.partition,
@@ -261,7 +265,17 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     ctx.stats.inc('files_sent', sent.length);
     const sentSet = new Set(sent);
     const wantedSet = new Set(wanted);
-    return offered.filter((f) => !wantedSet.has(f) || sentSet.has(f));
+    return { inSync: offered.filter((f) => !wantedSet.has(f) || sentSet.has(f)), pushed: true };
+  }
+
+  /**
+   * After a push (or a failed one), the peer is asked to rehash the suffixes so that its next
+   * answer reflects what it got. Swift asks after every rsync; a peer that wanted none of our
+   * files got nothing, and is not asked (its own pass rehashes a suffix that differs).
+   */
+  private async recalculate(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext): Promise<void> {
+    await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
+    ctx.progress();
   }
 
   /**
@@ -274,8 +288,8 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   private async shouldCompress(job: ObjectJob, wanted: string[]): Promise<boolean> {
     const mode = this.config.syncCompress;
     if (mode !== 'auto') return mode === 'yes';
-    const sample = wanted.slice(0, 16);
-    const sizes = await Promise.all(sample.map((f) => stat(join(this.partitionDir(job), f)).then((st) => st.size, () => 0)));
+    // Direct lookups: sixteen thread-pool jobs per push cost more than the stats themselves.
+    const sizes = wanted.slice(0, 16).map((f) => statSync(join(this.partitionDir(job), f), { throwIfNoEntry: false })?.size ?? 0);
     return sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length) < 64 * 1024;
   }
 
@@ -433,15 +447,15 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
         try {
           let syncErr: unknown;
+          let pushed = true;
           try {
-            await this.sync(job, node, suffixes, ctx);
+            ({ pushed } = await this.sync(job, node, suffixes, ctx));
             stats.inc('suffix_sync', suffixes.length);
           } catch (err) {
             syncErr = err;
           }
-          // Ask the peer to rehash what it got (or partly got) so its next answer reflects it.
-          await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
-          ctx.progress();
+          // What it got, or may have partly got.
+          if (pushed) await this.recalculate(job, node, suffixes, ctx);
           if (syncErr) throw syncErr;
           if (node.region !== job.localDev.region) syncedRegions.add(node.region);
           stats.inc('success');
@@ -499,10 +513,9 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     await Promise.all(
       job.nodes.map(async (node) => {
         try {
-          const inSync = await this.sync(job, node, suffixes, ctx, offered);
+          const { inSync, pushed } = await this.sync(job, node, suffixes, ctx, offered);
           stats.inc('suffix_sync', suffixes.length);
-          await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
-          ctx.progress();
+          if (pushed) await this.recalculate(job, node, suffixes, ctx);
           for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
           successes++;
           stats.inc('success');

@@ -307,9 +307,11 @@ export class PeerClient {
       },
     });
     try {
-      // Level 1: tar headers and padding shrink to almost nothing at little CPU cost.
+      // Level 1: tar headers and padding shrink to almost nothing at little CPU cost. The tar's
+      // pieces (a 512-byte header, a body, its padding) go to gzip in runs of 64 KiB: each write
+      // to a zlib stream is a thread-pool job.
       const source = opts.compress
-        ? Readable.from(pack as AsyncIterable<Buffer>).pipe(createGzip({ level: 1 }))
+        ? Readable.from(coalesce(pack as AsyncIterable<Buffer>, 64 * 1024)).pipe(createGzip({ level: 1, chunkSize: 64 * 1024 }))
         : Readable.from(pack as AsyncIterable<Buffer>);
       if (this.limiter) await pipeline(source, this.limiter.stream(pushSignal), counter, req, { signal: pushSignal });
       else await pipeline(source, counter, req, { signal: pushSignal });
@@ -326,4 +328,20 @@ export class PeerClient {
       throw err;
     }
   }
+}
+
+/** The stream's chunks joined into runs of at least `bytes` (the last may be shorter). */
+async function* coalesce(source: AsyncIterable<Buffer>, bytes: number): AsyncGenerator<Buffer> {
+  let run: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of source) {
+    run.push(chunk);
+    length += chunk.length;
+    if (length >= bytes) {
+      yield run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, length);
+      run = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(run, length);
 }
