@@ -453,19 +453,26 @@ static napi_value queue_batch(napi_env env, batch_job *job, const char *name, na
   return promise;
 }
 
+/* A zeroed job and the call's three arguments; NULL (with a TypeError thrown) on a failure. */
+static batch_job *new_batch_job(napi_env env, napi_callback_info info, napi_value argv[3], const char *usage) {
+  size_t argc = 3;
+  batch_job *job = calloc(1, sizeof *job);
+  if (job == NULL || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
+    free(job);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return job;
+}
+
 /*
  * writeFiles(paths, bodies, lengths) -> Promise<void>: creates each path (O_EXCL) with its body,
  * the next lengths[i] bytes of the Buffer `bodies`. No fsync: publishFiles makes them durable.
  */
 static napi_value write_files(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  batch_job *job = calloc(1, sizeof *job);
-  if (job == NULL || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
-    free(job);
-    napi_throw_type_error(env, NULL, "writeFiles(paths, bodies, lengths) expected");
-    return NULL;
-  }
+  batch_job *job = new_batch_job(env, info, argv, "writeFiles(paths, bodies, lengths) expected");
+  if (job == NULL) return NULL;
   uint32_t nlengths = 0;
   bool is_buffer = false;
   void *bytes = NULL;
@@ -497,14 +504,9 @@ static napi_value write_files(napi_env env, napi_callback_info info) {
  * On a failure the files before the failing one are published, the rest are not.
  */
 static napi_value publish_files(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  batch_job *job = calloc(1, sizeof *job);
-  if (job == NULL || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
-    free(job);
-    napi_throw_type_error(env, NULL, "publishFiles(syncDir, tmps, targets) expected");
-    return NULL;
-  }
+  batch_job *job = new_batch_job(env, info, argv, "publishFiles(syncDir, tmps, targets) expected");
+  if (job == NULL) return NULL;
   uint32_t ntargets = 0;
   job->sync_dir = string_arg(env, argv[0]);
   job->paths = string_list(env, argv[1], &job->count);
