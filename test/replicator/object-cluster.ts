@@ -75,7 +75,8 @@ export class ObjectCluster {
             recon_cache_path: node.reconDir,
             log_level: 'info',
           },
-          'object-server': { workers: 1, log_requests: false },
+          // Request lines: a test counts the REPLICATE calls a server answered.
+          'object-server': { workers: 1, log_requests: true },
           'object-replicator': {
             interval: 1,
             http_timeout: 5,

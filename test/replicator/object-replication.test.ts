@@ -4,7 +4,7 @@
  * receiver refusing hostile or truncated pushes. The replicator runs as a process with --once.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,35 @@ describe('object replicator', () => {
     expect(again['remote_hashes_batched']).toBe(2);
     expect(again['digest_match']).toBe(2);
     expect(again['suffix_count'] ?? 0).toBe(0);
+  });
+
+  it('asks a peer to recalculate its suffixes only after pushing to it', async () => {
+    const part = 2;
+    const name = cluster.nameIn(part, 'stale-sender');
+    const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
+    await putEverywhere([p1, p2, p3], name, 'old body', nextTs());
+    const newTs = nextTs();
+    await putEverywhere([p2, p3], name, 'new body', newTs);
+    // Recalculating REPLICATEs the node's server answered for this partition (its request log).
+    const recalcs = async (n: Node): Promise<number> => {
+      const log = await readFile(join(cluster.dir, `object-server-${n.index}.log`), 'utf8');
+      return log.split('\n').filter((l) => l.includes(`"path":"/_replicate/${n.device}/${part}/`)).length;
+    };
+    const before = await Promise.all([p2, p3].map(recalcs));
+    // p1 holds the older copy: its peers want none of its files, so it pushes nothing and asks
+    // them for no rehash.
+    const stale = await cluster.replicate(p1, ['--partitions', String(part)]);
+    expect(stale.code, stale.log.slice(-2000)).toBe(0);
+    const s = summaryOf(stale)['stats'] as Record<string, number>;
+    expect([s['rsync'], s['files_sent'] ?? 0]).toEqual([2, 0]);
+    expect(await Promise.all([p2, p3].map(recalcs))).toEqual(before);
+    // p2 pushes the newer copy to p1, then asks p1 to rehash what it got.
+    const p1Before = await recalcs(p1);
+    const fresh = await cluster.replicate(p2, ['--partitions', String(part)]);
+    expect(fresh.code, fresh.log.slice(-2000)).toBe(0);
+    expect((summaryOf(fresh)['stats'] as Record<string, number>)['files_sent']).toBe(1);
+    expect(await recalcs(p1)).toBe(p1Before + 1);
+    expect((await cluster.get(p1, name)).body).toBe('new body');
   });
 
   it('an in-sync pass over many partitions: every job a digest match, nothing pushed, the counts add up', async () => {
