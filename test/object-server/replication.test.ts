@@ -132,6 +132,28 @@ describe('replication endpoints', () => {
     expect((await request(port, 'POST', `/_sync/sdb/${part}/missing`, {}, 'not json')).status).toBe(400);
   });
 
+  it('a push with X-Recalculate-Suffixes answers with the rehashed suffixes; a bad list is 400 with nothing written', async () => {
+    const file = sdaFiles[0] as string;
+    const suffix = file.slice(0, 3);
+    const body = await readFile(join(srv.devices, 'sda', 'objects', String(part), file));
+    const before = await allFiles();
+    const bad = await request(port, 'PUT', `/_sync/sdb/${part}`, { 'Content-Type': 'application/x-tar', 'X-Recalculate-Suffixes': 'zzz' }, await tarOf([{ name: file, body }]));
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/Invalid suffix/);
+    expect(await allFiles()).toEqual(before);
+    // Into a third device's worth of state: remove sdb's copy first so the push has work to do.
+    await removeDir(join(srv.devices, 'sdb', 'objects', String(part)));
+    const r = await request(port, 'PUT', `/_sync/sdb/${part}`, { 'Content-Type': 'application/x-tar', 'X-Recalculate-Suffixes': suffix }, await tarOf([{ name: file, body }]));
+    expect(r.status).toBe(200);
+    const answer = JSON.parse(r.text) as { received: number; hashes: Record<string, string> };
+    expect(answer.received).toBe(1);
+    // What a REPLICATE answers now, and what the device that sent it holds.
+    const sdbHashes = JSON.parse((await request(port, 'POST', `/_replicate/sdb/${part}`)).text) as Record<string, string>;
+    const sdaHashes = JSON.parse((await request(port, 'POST', `/_replicate/sda/${part}`)).text) as Record<string, string>;
+    expect(answer.hashes[suffix]).toBe(sdbHashes[suffix]);
+    expect(answer.hashes[suffix]).toBe(sdaHashes[suffix]);
+  });
+
   it('hostile tar streams -> 400 with a one-line reason, nothing written anywhere', async () => {
     const before = await allFiles();
     const good = await readFile(join(srv.devices, 'sda', 'objects', String(part), sdaFiles[0] as string));

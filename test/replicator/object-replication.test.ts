@@ -67,7 +67,7 @@ describe('object replicator', () => {
     expect(again['suffix_count'] ?? 0).toBe(0);
   });
 
-  it('asks a peer to recalculate its suffixes only after pushing to it', async () => {
+  it('asks a peer to recalculate its suffixes only after pushing to it, in the push itself', async () => {
     const part = 2;
     const name = cluster.nameIn(part, 'stale-sender');
     const [p1, p2, p3] = cluster.primariesOf(part) as [Node, Node, Node];
@@ -87,13 +87,16 @@ describe('object replicator', () => {
     const s = summaryOf(stale)['stats'] as Record<string, number>;
     expect([s['rsync'], s['files_sent'] ?? 0]).toEqual([2, 0]);
     expect(await Promise.all([p2, p3].map(recalcs))).toEqual(before);
-    // p2 pushes the newer copy to p1, then asks p1 to rehash what it got.
+    // p2 pushes the newer copy to p1, which rehashes within the push: no separate REPLICATE.
     const p1Before = await recalcs(p1);
     const fresh = await cluster.replicate(p2, ['--partitions', String(part)]);
     expect(fresh.code, fresh.log.slice(-2000)).toBe(0);
     expect((summaryOf(fresh)['stats'] as Record<string, number>)['files_sent']).toBe(1);
-    expect(await recalcs(p1)).toBe(p1Before + 1);
+    expect(await recalcs(p1)).toBe(p1Before);
     expect((await cluster.get(p1, name)).body).toBe('new body');
+    // And p1's hashes now say so: the next pass finds the partition in sync.
+    const again = summaryOf(await cluster.replicate(p2, ['--partitions', String(part)]))['stats'] as Record<string, number>;
+    expect(again['rsync'] ?? 0).toBe(0);
   });
 
   it('an in-sync pass over many partitions: every job a digest match, nothing pushed, the counts add up', async () => {

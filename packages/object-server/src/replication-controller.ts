@@ -9,6 +9,9 @@
  *     of suffix hashes (diskfile's hashesDigest) equals the caller's is only listed as the same
  *   POST /_sync/<device>/<partition>/missing  {"offered": [...]}  -> {"wanted": [...]}
  *   PUT  /_sync/<device>/<partition>  (application/x-tar)        -> {"received": n, "skipped": n}
+ *     with X-Recalculate-Suffixes: <suffix>-<suffix>...: those suffixes are rehashed once the
+ *     push is published, and the answer adds {"hashes": {"<suffix>": "<md5>"}} (what the
+ *     recalculating REPLICATE would answer, without its round trip)
  */
 import { BadRequestError, readBody, type SwiftConf } from '@swiftlet/common';
 import type { DiskFileManager } from '@swiftlet/diskfile';
@@ -110,6 +113,9 @@ export class ReplicationController {
     // data); anything else that is encoded is refused before a byte is read.
     const encoding = (ctx.get('Content-Encoding') || 'identity').trim().toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') throw new BadRequestError(`unsupported Content-Encoding "${encoding}"`);
+    // Suffixes to rehash once the push is published (the sender's recalculating REPLICATE, folded
+    // into this request): checked before a byte of the body is read.
+    const { suffixes } = parseReplicatePath(device, partition, ctx.get('X-Recalculate-Suffixes') || undefined);
     sendContinue(ctx.req, ctx.res);
     // Output in 256 KiB pieces: zlib makes one thread-pool job per piece.
     const body = encoding === 'gzip' ? pipeline(ctx.req, createGunzip({ chunkSize: 256 * 1024 }), () => undefined) : ctx.req;
@@ -118,6 +124,6 @@ export class ReplicationController {
       partPower: ring.partPower,
     });
     ctx.status = 200;
-    ctx.body = result;
+    ctx.body = suffixes.length > 0 ? { ...result, hashes: await this.diskfiles.getHashes(p.device, p.partition, policy, { recalculate: suffixes }) } : result;
   }
 }

@@ -237,21 +237,23 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
   }
 
   /**
-   * Missing check then tar push to one peer. Returns the offered files the peer now holds, and
-   * whether anything was pushed: a peer that wanted nothing has nothing to recalculate.
+   * Missing check then tar push to one peer, which rehashes `suffixes` after publishing it.
+   * Returns the offered files the peer now holds, and whether a recalculation is still owed: a
+   * peer that wanted nothing has nothing to recalculate, and one that answered the push with its
+   * hashes has done it.
    */
-  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; pushed: boolean }> {
+  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; recalculate: boolean }> {
     const target = toTarget(node);
     const offered = listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
-    if (offered.length === 0) return { inSync: [], pushed: false };
+    if (offered.length === 0) return { inSync: [], recalculate: false };
     const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
     ctx.progress();
     // Request and answer bodies of the missing check (headers not counted).
     ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
     ctx.stats.inc('rsync');
-    if (wanted.length === 0) return { inSync: offered, pushed: false };
-    const { sent, bytes } = await this.peers.push(
+    if (wanted.length === 0) return { inSync: offered, recalculate: false };
+    const { sent, bytes, recalculated } = await this.peers.push(
       target,
       job.partition,
       job.policyIndex,
@@ -259,19 +261,20 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       wanted,
       ctx.signal,
       () => ctx.progress(),
-      { compress: await this.shouldCompress(job, wanted) },
+      { compress: await this.shouldCompress(job, wanted), recalculate: suffixes },
     );
     ctx.stats.inc('bytes_sent', bytes);
     ctx.stats.inc('files_sent', sent.length);
     const sentSet = new Set(sent);
     const wantedSet = new Set(wanted);
-    return { inSync: offered.filter((f) => !wantedSet.has(f) || sentSet.has(f)), pushed: true };
+    return { inSync: offered.filter((f) => !wantedSet.has(f) || sentSet.has(f)), recalculate: !recalculated };
   }
 
   /**
-   * After a push (or a failed one), the peer is asked to rehash the suffixes so that its next
-   * answer reflects what it got. Swift asks after every rsync; a peer that wanted none of our
-   * files got nothing, and is not asked (its own pass rehashes a suffix that differs).
+   * After a failed push, or one whose answer carried no hashes, the peer is asked to rehash the
+   * suffixes so that its next answer reflects what it got. Swift asks after every rsync; a peer
+   * that wanted none of our files got nothing, and is not asked (its own pass rehashes a suffix
+   * that differs).
    */
   private async recalculate(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext): Promise<void> {
     await this.peers.replicate(toTarget(node), job.partition, job.policyIndex, suffixes, ctx.signal);
@@ -447,15 +450,15 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
         try {
           let syncErr: unknown;
-          let pushed = true;
+          let recalculate = true;
           try {
-            ({ pushed } = await this.sync(job, node, suffixes, ctx));
+            ({ recalculate } = await this.sync(job, node, suffixes, ctx));
             stats.inc('suffix_sync', suffixes.length);
           } catch (err) {
             syncErr = err;
           }
           // What it got, or may have partly got.
-          if (pushed) await this.recalculate(job, node, suffixes, ctx);
+          if (recalculate) await this.recalculate(job, node, suffixes, ctx);
           if (syncErr) throw syncErr;
           if (node.region !== job.localDev.region) syncedRegions.add(node.region);
           stats.inc('success');
@@ -513,9 +516,9 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     await Promise.all(
       job.nodes.map(async (node) => {
         try {
-          const { inSync, pushed } = await this.sync(job, node, suffixes, ctx, offered);
+          const { inSync, recalculate } = await this.sync(job, node, suffixes, ctx, offered);
           stats.inc('suffix_sync', suffixes.length);
-          if (pushed) await this.recalculate(job, node, suffixes, ctx);
+          if (recalculate) await this.recalculate(job, node, suffixes, ctx);
           for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
           successes++;
           stats.inc('success');
