@@ -408,6 +408,17 @@ static void publish_files_execute(napi_env env, void *data) {
   sync_filesystem(job);
 }
 
+static void free_batch_job(napi_env env, batch_job *job) {
+  if (job->data_ref != NULL) napi_delete_reference(env, job->data_ref);
+  free_list(job->paths, job->count);
+  free_list(job->targets, job->count);
+  free(job->sync_dir);
+  free(job->lengths);
+  free(job->made);
+  free(job->path);
+  free(job);
+}
+
 static void batch_complete(napi_env env, napi_status status, void *data) {
   batch_job *job = data;
   if (status == napi_ok && job->err == 0) {
@@ -419,24 +430,7 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
     reject_fs_error(env, job->deferred, job->err, job->syscall ? job->syscall : "batch", job->path);
   }
   napi_delete_async_work(env, job->work);
-  if (job->data_ref != NULL) napi_delete_reference(env, job->data_ref);
-  free_list(job->paths, job->count);
-  free_list(job->targets, job->count);
-  free(job->sync_dir);
-  free(job->lengths);
-  free(job->made);
-  free(job->path);
-  free(job);
-}
-
-static void free_unqueued(napi_env env, batch_job *job) {
-  if (job->data_ref != NULL) napi_delete_reference(env, job->data_ref);
-  free_list(job->paths, job->count);
-  free_list(job->targets, job->count);
-  free(job->sync_dir);
-  free(job->lengths);
-  free(job->made);
-  free(job);
+  free_batch_job(env, job);
 }
 
 static napi_value queue_batch(napi_env env, batch_job *job, const char *name, napi_async_execute_callback execute) {
@@ -446,7 +440,7 @@ static napi_value queue_batch(napi_env env, batch_job *job, const char *name, na
             napi_create_async_work(env, NULL, name_v, execute, batch_complete, job, &job->work) == napi_ok &&
             napi_queue_async_work(env, job->work) == napi_ok;
   if (!ok) {
-    free_unqueued(env, job);
+    free_batch_job(env, job);
     napi_throw_error(env, NULL, "could not queue the job");
     return NULL;
   }
@@ -490,7 +484,7 @@ static napi_value write_files(napi_env env, napi_callback_info info) {
   if (ok) ok = sum <= total && napi_create_reference(env, argv[1], 1, &job->data_ref) == napi_ok;
   if (!ok) {
     if (job->paths == NULL) job->count = 0;
-    free_unqueued(env, job);
+    free_batch_job(env, job);
     napi_throw_type_error(env, NULL, "writeFiles(paths, bodies, lengths): strings, a Buffer, and one length per path within it expected");
     return NULL;
   }
@@ -519,7 +513,7 @@ static napi_value publish_files(napi_env env, napi_callback_info info) {
   }
   if (ok) ok = (job->made = calloc(job->count + 1, 1)) != NULL;
   if (!ok) {
-    free_unqueued(env, job);
+    free_batch_job(env, job);
     napi_throw_type_error(env, NULL, "publishFiles(syncDir, tmps, targets): a path and two arrays of paths of one length expected");
     return NULL;
   }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, openSync, readdirSync } from 'node:fs';
 import { mkdir, rmdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BadRequestError, ClientDisconnectError, InsufficientStorageError, StoreError, Timestamp } from '@swiftlet/common';
 import { invalidateSuffix, openJournal } from './hash-cache.js';
@@ -317,7 +317,8 @@ async function stageEntries(
         continue;
       }
       const { tmp, fd } = await mgr.openTmp(devPath, policyIndex, partition, p.suffix);
-      staged.push({ tmp, ...p, size: h.size, synced: false });
+      const file: Staged = { tmp, ...p, size: h.size, synced: false };
+      staged.push(file);
       try {
         await receiveEntry(body, fileSink(fd, tmp), h.size, what, p, isData, mgr.readChecksum);
         if (batch !== undefined) {
@@ -325,7 +326,7 @@ async function stageEntries(
           // cache, as a PUT's body does) while the stream goes on.
           await fdatasyncFd(fd);
           if (mgr.keepCacheSize !== undefined && h.size > mgr.keepCacheSize) dropPageCache(fd, 0, 0);
-          (staged[staged.length - 1] as Staged).synced = true;
+          file.synced = true;
         }
       } finally {
         closeSync(fd);
@@ -373,48 +374,46 @@ async function receiveEntry(
 ): Promise<void> {
   const hasher = new TrailingHasher(MAX_METADATA_BYTES + TRAILER_BYTES);
   let got = 0;
-  {
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    for await (const chunk of entry) {
-      got += chunk.length;
-      hasher.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= 256 * 1024) {
-        await sink.write(batch);
-        batch = [];
-        batchBytes = 0;
-      }
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  for await (const chunk of entry) {
+    got += chunk.length;
+    hasher.update(chunk);
+    batch.push(chunk);
+    batchBytes += chunk.length;
+    if (batchBytes >= 256 * 1024) {
+      await sink.write(batch);
+      batch = [];
+      batchBytes = 0;
     }
-    await sink.write(batch);
-    if (got !== size) throw new BadRequestError(`${what}: truncated`);
-    const tail = hasher.tail();
-    let parsed;
-    try {
-      parsed = parseFileBuffer(tail, what);
-    } catch (err) {
-      throw new BadRequestError(`${what}: ${(err as Error).message.replace(`${what}: `, '')}`);
+  }
+  await sink.write(batch);
+  if (got !== size) throw new BadRequestError(`${what}: truncated`);
+  const tail = hasher.tail();
+  let parsed;
+  try {
+    parsed = parseFileBuffer(tail, what);
+  } catch (err) {
+    throw new BadRequestError(`${what}: ${(err as Error).message.replace(`${what}: `, '')}`);
+  }
+  const bodyInTail = parsed.bodyLength - (got - tail.length);
+  const bodyLength = parsed.bodyLength;
+  const md = parsed.metadata;
+  const ts = Timestamp.tryParse(md['X-Timestamp']);
+  const fileTs = parseFileName(p.file)?.timestamp;
+  if (!ts || !fileTs || !ts.equals(fileTs)) throw new BadRequestError(`${what}: X-Timestamp does not match the file name`);
+  if (isData) {
+    if (md['Content-Length'] !== String(bodyLength)) throw new BadRequestError(`${what}: Content-Length does not match the body`);
+    const recorded = md[BODY_CRC32_KEY];
+    const want = recorded === undefined ? undefined : parseCrc32(recorded);
+    if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
+    if (want !== undefined && checksum === 'crc32') {
+      if (crc32(tail.subarray(0, bodyInTail), hasher.crc) !== want) throw new BadRequestError(`${what}: body CRC-32 does not match the recorded one`);
+    } else if (md['ETag'] !== (await sink.md5(bodyLength))) {
+      throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
     }
-    const bodyInTail = parsed.bodyLength - (got - tail.length);
-    const bodyLength = parsed.bodyLength;
-    const md = parsed.metadata;
-    const ts = Timestamp.tryParse(md['X-Timestamp']);
-    const fileTs = parseFileName(p.file)?.timestamp;
-    if (!ts || !fileTs || !ts.equals(fileTs)) throw new BadRequestError(`${what}: X-Timestamp does not match the file name`);
-    if (isData) {
-      if (md['Content-Length'] !== String(bodyLength)) throw new BadRequestError(`${what}: Content-Length does not match the body`);
-      const recorded = md[BODY_CRC32_KEY];
-      const want = recorded === undefined ? undefined : parseCrc32(recorded);
-      if (want === null) throw new BadRequestError(`${what}: malformed ${BODY_CRC32_KEY}`);
-      if (want !== undefined && checksum === 'crc32') {
-        if (crc32(tail.subarray(0, bodyInTail), hasher.crc) !== want) throw new BadRequestError(`${what}: body CRC-32 does not match the recorded one`);
-      } else if (md['ETag'] !== (await sink.md5(bodyLength))) {
-        throw new BadRequestError(`${what}: body MD5 does not match its ETag`);
-      }
-    } else if (bodyLength !== 0) {
-      throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
-    }
+  } else if (bodyLength !== 0) {
+    throw new BadRequestError(`${what}: a .ts or .meta file has no body`);
   }
 }
 
@@ -433,7 +432,6 @@ async function publishBatch(
 ): Promise<{ received: number; skipped: number }> {
   const tmps: string[] = [];
   const targets: string[] = [];
-  const hashDirOf: string[] = [];
   const suffixes = new Set<string>();
   const toClean = new Set<string>();
   let skipped = 0;
@@ -454,7 +452,6 @@ async function publishBatch(
       }
       tmps.push(s.tmp);
       targets.push(join(hashDir, s.file));
-      hashDirOf.push(hashDir);
       have.push(s.file);
       publishing++;
     }
@@ -483,7 +480,7 @@ async function publishBatch(
   }
   // A folder the job did not make was there already: someone else's file may be in it.
   made.forEach((m, i) => {
-    if (m === 0) toClean.add(hashDirOf[i] as string);
+    if (m === 0) toClean.add(dirname(targets[i] as string));
   });
   for (const dir of toClean) cleanupHashDirSync(dir, mgr.nowS(), mgr.reclaimAgeS);
   return { received: tmps.length, skipped };

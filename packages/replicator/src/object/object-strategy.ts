@@ -242,17 +242,17 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
    * peer that wanted nothing has nothing to recalculate, and one that answered the push with its
    * hashes has done it.
    */
-  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; recalculate: boolean }> {
+  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; recalculationOwed: boolean }> {
     const target = toTarget(node);
     const offered = listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
-    if (offered.length === 0) return { inSync: [], recalculate: false };
+    if (offered.length === 0) return { inSync: [], recalculationOwed: false };
     const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
     ctx.progress();
     // Request and answer bodies of the missing check (headers not counted).
     ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
     ctx.stats.inc('rsync');
-    if (wanted.length === 0) return { inSync: offered, recalculate: false };
+    if (wanted.length === 0) return { inSync: offered, recalculationOwed: false };
     const { sent, bytes, recalculated } = await this.peers.push(
       target,
       job.partition,
@@ -267,7 +267,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     ctx.stats.inc('files_sent', sent.length);
     const sentSet = new Set(sent);
     const wantedSet = new Set(wanted);
-    return { inSync: offered.filter((f) => !wantedSet.has(f) || sentSet.has(f)), recalculate: !recalculated };
+    return { inSync: offered.filter((f) => !wantedSet.has(f) || sentSet.has(f)), recalculationOwed: !recalculated };
   }
 
   /**
@@ -450,15 +450,15 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
         try {
           let syncErr: unknown;
-          let recalculate = true;
+          let recalculationOwed = true;
           try {
-            ({ recalculate } = await this.sync(job, node, suffixes, ctx));
+            ({ recalculationOwed } = await this.sync(job, node, suffixes, ctx));
             stats.inc('suffix_sync', suffixes.length);
           } catch (err) {
             syncErr = err;
           }
           // What it got, or may have partly got.
-          if (recalculate) await this.recalculate(job, node, suffixes, ctx);
+          if (recalculationOwed) await this.recalculate(job, node, suffixes, ctx);
           if (syncErr) throw syncErr;
           if (node.region !== job.localDev.region) syncedRegions.add(node.region);
           stats.inc('success');
@@ -516,9 +516,9 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     await Promise.all(
       job.nodes.map(async (node) => {
         try {
-          const { inSync, recalculate } = await this.sync(job, node, suffixes, ctx, offered);
+          const { inSync, recalculationOwed } = await this.sync(job, node, suffixes, ctx, offered);
           stats.inc('suffix_sync', suffixes.length);
-          if (recalculate) await this.recalculate(job, node, suffixes, ctx);
+          if (recalculationOwed) await this.recalculate(job, node, suffixes, ctx);
           for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
           successes++;
           stats.inc('success');
