@@ -215,9 +215,12 @@ describe('shutdown', () => {
     const s = await startObjectServer();
     try {
       // A slow upload is in flight when SIGTERM arrives; it completes, then the process exits 0.
+      // Its body is larger than the object server holds in memory, so it has a tmp file to see.
       const sock = net.connect(s.port, '127.0.0.1');
       await new Promise<void>((r) => sock.once('connect', () => r()));
-      sock.write(`PUT /sda/1/a/c/slow HTTP/1.1\r\nHost: x\r\nX-Timestamp: ${ts()}\r\nContent-Type: a/b\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab`);
+      const size = 256 * 1024;
+      sock.write(`PUT /sda/1/a/c/slow HTTP/1.1\r\nHost: x\r\nX-Timestamp: ${ts()}\r\nContent-Type: a/b\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+      sock.write(Buffer.alloc(size - 2, 97));
       let answer = '';
       sock.on('data', (d) => (answer += d.toString()));
       await waitFor(async () => (await listFiles(join(s.devices, 'sda', 'tmp'))).length > 0, { what: 'upload in flight' });

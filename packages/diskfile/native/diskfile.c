@@ -6,10 +6,11 @@
  * large bodies once they are durable, as Swift's drop_buffer_cache does (src/page-cache.ts).
  *
  * linkAndSync: the end of a write (src/manager.ts publish) in one job on libuv's thread pool
- * instead of one job per call: make the hash folder if missing, link the synced tmp file into it
- * (rename over a file of the same name), fsync the folders whose entries changed, unlink the tmp
- * name. Every thread-
- * pool job costs a wake-up on each side, which this VM makes expensive (bench/RESULTS.md).
+ * instead of one job per call: journal the suffix, make the hash folder if missing, link the synced
+ * tmp file into it (rename over a file of the same name), fsync the folders whose entries changed,
+ * journal the suffix again, unlink the tmp name. Given a small write's whole file, the same job first creates, writes and fdatasyncs the
+ * tmp file: a small PUT, POST or DELETE is then one job. Every thread-pool job costs a wake-up on
+ * each side, which this VM makes expensive (bench/RESULTS.md).
  *
  * writeFiles and publishFiles: the replication receiver's batch (src/sync.ts). Small received
  * files are created and written many per job, then published many per job with two syncfs calls
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -44,15 +46,20 @@ static napi_value drop_cache(napi_env env, napi_callback_info info) {
   return result;
 }
 
-#define MAX_SYNC_DIRS 8
-
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   char *tmp;
   char *target;
-  char *dirs[MAX_SYNC_DIRS];
-  int ndirs;
+  /* The partition's suffix journal (hashes.invalid) and the line to append to it. */
+  char *journal;
+  char *line;
+  /* When set, the job first creates tmp with these bytes and makes them durable (a small write). */
+  napi_ref body_ref;
+  const char *body;
+  size_t body_len;
+  /* 1 when the job made target's folder. */
+  int made;
   /* The first failure: its errno, the call and the path it was about. */
   int err;
   const char *syscall;
@@ -128,39 +135,166 @@ static int fsync_folder(link_job *job, const char *dir) {
   return 0;
 }
 
-/* On the thread pool: no Node-API calls here. */
-static void link_and_sync_execute(napi_env env, void *data) {
-  (void)env;
-  link_job *job = data;
-  char *hash_dir = strdup(job->target);
-  char *top = NULL;
-  char *slash = hash_dir == NULL ? NULL : strrchr(hash_dir, '/');
-  if (slash == NULL || slash == hash_dir) {
-    fail(job, hash_dir == NULL ? ENOMEM : EINVAL, "link", job->target);
-    free(hash_dir);
-    return;
+/* Creates tmp (it must not exist) with the job's body, fdatasync'd if `sync`; -1 after a failure. */
+static int create_tmp(link_job *job, int sync) {
+  int fd = open(job->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fail(job, errno, "open", job->tmp);
+    return -1;
+  }
+  const char *p = job->body;
+  size_t left = job->body_len;
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fail(job, n < 0 ? errno : EIO, "write", job->tmp);
+      close(fd);
+      return -1;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (sync && fdatasync(fd) != 0) {
+    fail(job, errno, "fdatasync", job->tmp);
+    close(fd);
+    return -1;
+  }
+  if (close(fd) != 0) {
+    fail(job, errno, "close", job->tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* One append of the job's line (a few bytes with O_APPEND: a single atomic write). */
+static int journal_append(link_job *job, int fd) {
+  size_t len = strlen(job->line);
+  ssize_t n;
+  do n = write(fd, job->line, len);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)len) {
+    fail(job, n < 0 ? errno : EIO, "write", job->journal);
+    return -1;
+  }
+  return 0;
+}
+
+static int journal_open(link_job *job) {
+  int fd = open(job->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(job, errno, "open", job->journal);
+  return fd;
+}
+
+/*
+ * The second append (src/hash-cache.ts, points 1 and 3): append, then check that the path still
+ * names the inode appended to; if a consolidation renamed the journal away meanwhile, append to
+ * the live one. Closes fd.
+ */
+static int journal_append_checked(link_job *job, int fd) {
+  for (;;) {
+    struct stat mine, now;
+    if (journal_append(job, fd) != 0 || fstat(fd, &mine) != 0) {
+      if (job->err == 0) fail(job, errno, "fstat", job->journal);
+      close(fd);
+      return -1;
+    }
+    int rc = stat(job->journal, &now);
+    if (rc == 0 && now.st_ino == mine.st_ino && now.st_dev == mine.st_dev) break;
+    if (rc != 0 && errno != ENOENT) {
+      fail(job, errno, "stat", job->journal);
+      close(fd);
+      return -1;
+    }
+    close(fd);
+    if ((fd = journal_open(job)) < 0) return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+/* target's folder (malloc'd), or NULL after a failure. */
+static char *folder_of(link_job *job) {
+  char *dir = strdup(job->target);
+  char *slash = dir == NULL ? NULL : strrchr(dir, '/');
+  if (slash == NULL || slash == dir) {
+    fail(job, dir == NULL ? ENOMEM : EINVAL, "link", job->target);
+    free(dir);
+    return NULL;
   }
   *slash = '\0';
-  for (int attempt = 0;; attempt++) {
-    int err = make_folders(hash_dir, &top);
+  return dir;
+}
+
+/*
+ * The first journal append, before the file becomes visible: the journal's fd (for the second)
+ * or -1. The journal lives in the partition's folder, which the first write into a partition
+ * makes here (with the hash folder; *top notes what was made).
+ */
+static int journal_first(link_job *job, const char *hash_dir, char **top) {
+  int fd = open(job->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    int err = make_folders(hash_dir, top);
     if (err != 0) {
       fail(job, err, "mkdir", hash_dir);
-      goto out;
+      return -1;
+    }
+    fd = journal_open(job);
+  } else if (fd < 0) {
+    fail(job, errno, "open", job->journal);
+  }
+  if (fd >= 0 && journal_append(job, fd) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Makes the hash folder if missing and links tmp into it (rename over the same name); -1 after a failure. */
+static int link_target(link_job *job, const char *hash_dir, char **top) {
+  for (int attempt = 0;; attempt++) {
+    int err = make_folders(hash_dir, top);
+    if (err != 0) {
+      fail(job, err, "mkdir", hash_dir);
+      return -1;
     }
     if (link(job->tmp, job->target) == 0) break;
     if (errno == EEXIST) {
       /* The same timestamp again (a retried PUT, a replicated copy): replace it atomically. */
       if (rename(job->tmp, job->target) != 0) {
         fail(job, errno, "rename", job->target);
-        goto out;
+        return -1;
       }
       break;
     }
     /* A cleanup removed the (still empty) fresh folders between our mkdir and link. */
     if (errno == ENOENT && attempt < 5) continue;
     fail(job, errno, "link", job->target);
-    goto out;
+    return -1;
   }
+  /* make_folders creates down to the deepest, so anything made means the hash folder is new. */
+  job->made = *top != NULL;
+  return 0;
+}
+
+/* The second (checked) journal append, then the tmp name goes; closes journal_fd. */
+static void journal_second_and_unlink(link_job *job, int journal_fd) {
+  if (journal_append_checked(job, journal_fd) != 0) return;
+  /* Only now: a crash before this leaves the tmp file, whose name gets its suffix journaled. */
+  if (unlink(job->tmp) != 0 && errno != ENOENT) fail(job, errno, "unlink", job->tmp);
+}
+
+/* On the thread pool: no Node-API calls here. */
+static void link_and_sync_execute(napi_env env, void *data) {
+  (void)env;
+  link_job *job = data;
+  if (job->body != NULL && create_tmp(job, 1) != 0) return;
+  char *hash_dir = folder_of(job);
+  if (hash_dir == NULL) return;
+  char *top = NULL;
+  int journal_fd = journal_first(job, hash_dir, &top);
+  if (journal_fd < 0) goto out;
+  if (link_target(job, hash_dir, &top) != 0) goto out;
   /* The link, then each new folder's entry in its parent, up to the parent of the topmost. */
   if (fsync_folder(job, hash_dir) != 0) goto out;
   if (top != NULL) {
@@ -180,17 +314,16 @@ static void link_and_sync_execute(napi_env env, void *data) {
     free(d);
     if (job->err != 0) goto out;
   }
-  for (int i = 0; i < job->ndirs; i++) {
-    if (fsync_folder(job, job->dirs[i]) != 0) goto out;
-  }
-  if (unlink(job->tmp) != 0 && errno != ENOENT) fail(job, errno, "unlink", job->tmp);
+  journal_second_and_unlink(job, journal_fd);
+  journal_fd = -1;
 out:
+  if (journal_fd >= 0) close(journal_fd);
   free(top);
   free(hash_dir);
 }
 
-/* Rejects with an Error shaped as Node's own fs errors: code, errno (negative), syscall, path. */
-static void reject_fs_error(napi_env env, napi_deferred deferred, int err, const char *syscall, const char *path) {
+/* An Error shaped as Node's own fs errors: code, errno (negative), syscall, path. */
+static napi_value fs_error(napi_env env, int err, const char *syscall, const char *path) {
   if (err == 0) err = EIO;
   const char *code = uv_err_name(-err);
   char message[4096];
@@ -207,40 +340,53 @@ static void reject_fs_error(napi_env env, napi_deferred deferred, int err, const
     napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &path_v);
     napi_set_named_property(env, error, "path", path_v);
   }
-  napi_reject_deferred(env, deferred, error);
+  return error;
+}
+
+static void reject_fs_error(napi_env env, napi_deferred deferred, int err, const char *syscall, const char *path) {
+  napi_reject_deferred(env, deferred, fs_error(env, err, syscall, path));
+}
+
+static void free_link_job(napi_env env, link_job *job) {
+  if (job->body_ref != NULL) napi_delete_reference(env, job->body_ref);
+  free(job->path);
+  free(job->tmp);
+  free(job->target);
+  free(job->journal);
+  free(job->line);
+  free(job);
 }
 
 static void link_and_sync_complete(napi_env env, napi_status status, void *data) {
   link_job *job = data;
   if (status == napi_ok && job->err == 0) {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, job->deferred, undefined);
+    napi_value made;
+    napi_create_int32(env, job->made, &made);
+    napi_resolve_deferred(env, job->deferred, made);
   } else {
     reject_fs_error(env, job->deferred, job->err, job->syscall ? job->syscall : "linkAndSync", job->path);
   }
   napi_delete_async_work(env, job->work);
-  free(job->path);
-  free(job->tmp);
-  free(job->target);
-  for (int i = 0; i < job->ndirs; i++) free(job->dirs[i]);
-  free(job);
+  free_link_job(env, job);
 }
 
 /*
- * linkAndSync(tmp, target, moreDirs) -> Promise<void>; rejects with a Node-style fs error. Makes
- * target's folder (and any missing parent), links, fsyncs target's folder, the parent of every
- * folder it made and `moreDirs`, then unlinks tmp.
+ * linkAndSync(tmp, target, journal, line[, body]) -> Promise<0|1>; rejects with a Node-style fs
+ * error. With `body` (a Buffer), first creates tmp with it and fdatasyncs it. Appends `line` to
+ * `journal`, makes target's folder (and any missing parent), links, fsyncs target's folder and
+ * the parent of every folder it made, appends `line` again (checked: hash-cache.ts), then unlinks
+ * tmp. Resolves with 1 when it made target's folder (the file is alone in it).
  */
 static napi_value link_and_sync(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  uint32_t ndirs = 0;
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[2], &ndirs) != napi_ok || ndirs > MAX_SYNC_DIRS) {
-    napi_throw_type_error(env, NULL, "linkAndSync(tmp, target, dirs): two paths and at most 8 folders expected");
+  size_t argc = 5;
+  napi_value argv[5];
+  bool is_buffer = false;
+  napi_valuetype body_type = napi_undefined;
+  const char *usage = "linkAndSync(tmp, target, journal, line[, body]): four strings and a Buffer expected";
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      (argc == 5 && (napi_typeof(env, argv[4], &body_type) != napi_ok ||
+                     (body_type != napi_undefined && (napi_is_buffer(env, argv[4], &is_buffer) != napi_ok || !is_buffer))))) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   link_job *job = calloc(1, sizeof *job);
@@ -250,11 +396,15 @@ static napi_value link_and_sync(napi_env env, napi_callback_info info) {
   }
   job->tmp = string_arg(env, argv[0]);
   job->target = string_arg(env, argv[1]);
-  bool ok = job->tmp != NULL && job->target != NULL;
-  for (uint32_t i = 0; ok && i < ndirs; i++) {
-    napi_value d;
-    ok = napi_get_element(env, argv[2], i, &d) == napi_ok && (job->dirs[i] = string_arg(env, d)) != NULL;
-    if (ok) job->ndirs++;
+  job->journal = string_arg(env, argv[2]);
+  job->line = string_arg(env, argv[3]);
+  bool ok = job->tmp != NULL && job->target != NULL && job->journal != NULL && job->line != NULL && job->line[0] != '\0';
+  if (ok && is_buffer) {
+    void *bytes = NULL;
+    ok = napi_get_buffer_info(env, argv[4], &bytes, &job->body_len) == napi_ok &&
+         napi_create_reference(env, argv[4], 1, &job->body_ref) == napi_ok;
+    /* A zero-length Buffer's data pointer may be NULL: any non-NULL pointer marks "create". */
+    job->body = bytes != NULL ? bytes : "";
   }
   napi_value promise = NULL, name;
   if (ok) ok = napi_create_promise(env, &job->deferred, &promise) == napi_ok;
@@ -263,14 +413,184 @@ static napi_value link_and_sync(napi_env env, napi_callback_info info) {
   if (ok) ok = napi_queue_async_work(env, job->work) == napi_ok;
   if (!ok) {
     /* Nothing was queued (a failure after the promise was made leaves it unsettled, unreturned). */
-    free(job->tmp);
-    free(job->target);
-    for (int i = 0; i < job->ndirs; i++) free(job->dirs[i]);
-    free(job);
-    napi_throw_type_error(env, NULL, "linkAndSync(tmp, target, dirs): paths must be strings");
+    free_link_job(env, job);
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   return promise;
+}
+
+/*
+ * commitFiles: the ends of many small writes of one filesystem in one job (group commit). Each
+ * item is what linkAndSync does with a body, but the data and the names are made durable for all
+ * of them at once: create every tmp file, syncfs, journal and link each, syncfs, journal each
+ * again and unlink its tmp name. Two flushes for the batch instead of an fdatasync and one or more
+ * folder fsyncs per write.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  uint32_t count;
+  link_job *items; /* tmp, target, journal, line, body, made and the failure of each write */
+  char *sync_dir;
+  napi_ref data_ref; /* the array of bodies */
+} commit_job;
+
+/* syncfs of dir's filesystem: 0 or an errno (ENOMEM... from open included). */
+static int syncfs_of(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int rc = syncfs(fd);
+  int saved = errno;
+  close(fd);
+  return rc == 0 ? 0 : saved;
+}
+
+/* After a failed syncfs: every write still going fails with it. */
+static void fail_alive(commit_job *job, int err, int *fds) {
+  for (uint32_t i = 0; i < job->count; i++) {
+    link_job *item = &job->items[i];
+    if (item->err != 0) continue;
+    fail(item, err, "syncfs", job->sync_dir);
+    if (fds != NULL && fds[i] >= 0) {
+      close(fds[i]);
+      fds[i] = -1;
+    }
+  }
+}
+
+static void commit_execute(napi_env env, void *data) {
+  (void)env;
+  commit_job *job = data;
+  uint32_t n = job->count;
+  int *fds = malloc(n * sizeof *fds);
+  char **dirs = calloc(n, sizeof *dirs);
+  char **tops = calloc(n, sizeof *tops);
+  if (fds == NULL || dirs == NULL || tops == NULL) {
+    for (uint32_t i = 0; i < n; i++) fail(&job->items[i], ENOMEM, "commitFiles", job->items[i].target);
+    goto out;
+  }
+  int alive = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    fds[i] = -1;
+    if (create_tmp(&job->items[i], 0) == 0) alive++;
+  }
+  int err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
+  if (err != 0) fail_alive(job, err, NULL);
+  alive = 0;
+  for (uint32_t i = 0; err == 0 && i < n; i++) {
+    link_job *item = &job->items[i];
+    if (item->err != 0 || (dirs[i] = folder_of(item)) == NULL) continue;
+    fds[i] = journal_first(item, dirs[i], &tops[i]);
+    if (fds[i] < 0) continue;
+    if (link_target(item, dirs[i], &tops[i]) != 0) {
+      close(fds[i]);
+      fds[i] = -1;
+      continue;
+    }
+    alive++;
+  }
+  err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
+  if (err != 0) fail_alive(job, err, fds);
+  for (uint32_t i = 0; i < n; i++) {
+    if (fds[i] < 0) continue;
+    journal_second_and_unlink(&job->items[i], fds[i]);
+    fds[i] = -1;
+  }
+out:
+  for (uint32_t i = 0; dirs != NULL && i < n; i++) free(dirs[i]);
+  for (uint32_t i = 0; tops != NULL && i < n; i++) free(tops[i]);
+  free(dirs);
+  free(tops);
+  free(fds);
+}
+
+static void free_commit_job(napi_env env, commit_job *job) {
+  if (job->data_ref != NULL) napi_delete_reference(env, job->data_ref);
+  for (uint32_t i = 0; job->items != NULL && i < job->count; i++) {
+    link_job *item = &job->items[i];
+    free(item->path);
+    free(item->tmp);
+    free(item->target);
+    free(item->journal);
+    free(item->line);
+  }
+  free(job->items);
+  free(job->sync_dir);
+  free(job);
+}
+
+/* Resolves with one entry per write: 1 or 0 (as linkAndSync's), or the write's fs error. */
+static void commit_complete(napi_env env, napi_status status, void *data) {
+  commit_job *job = data;
+  napi_value results;
+  napi_create_array_with_length(env, job->count, &results);
+  for (uint32_t i = 0; i < job->count; i++) {
+    link_job *item = &job->items[i];
+    napi_value v;
+    if (status == napi_ok && item->err == 0) napi_create_int32(env, item->made, &v);
+    else v = fs_error(env, item->err, item->syscall ? item->syscall : "commitFiles", item->path);
+    napi_set_element(env, results, i, v);
+  }
+  napi_resolve_deferred(env, job->deferred, results);
+  napi_delete_async_work(env, job->work);
+  free_commit_job(env, job);
+}
+
+/* The i-th string of a JS array into *out (malloc'd); false on a failure. */
+static bool string_element(napi_env env, napi_value array, uint32_t i, char **out) {
+  napi_value v;
+  return napi_get_element(env, array, i, &v) == napi_ok && (*out = string_arg(env, v)) != NULL;
+}
+
+/*
+ * commitFiles(syncDir, tmps, targets, journals, lines, bodies) -> Promise<(0|1|Error)[]>: write i
+ * is tmps[i] created with the Buffer bodies[i], published as targets[i], its suffix journaled as
+ * lines[i] in journals[i]. A write's failure fails it alone (but a failed syncfs fails every write
+ * still going). `bodies` must not change until the promise settles.
+ */
+static napi_value commit_files(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  const char *usage = "commitFiles(syncDir, tmps, targets, journals, lines, bodies): a path, four arrays of strings and an array of Buffers, one per write";
+  uint32_t count = 0, len = 0;
+  bool is_array = false;
+  commit_job *job = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 ||
+      napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &count) != napi_ok || count == 0)
+    goto bad;
+  for (int a = 2; a <= 5; a++) {
+    if (napi_is_array(env, argv[a], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[a], &len) != napi_ok || len != count) goto bad;
+  }
+  job = calloc(1, sizeof *job);
+  if (job == NULL || (job->items = calloc(count, sizeof *job->items)) == NULL || (job->sync_dir = string_arg(env, argv[0])) == NULL) goto bad;
+  job->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    link_job *item = &job->items[i];
+    napi_value body;
+    bool is_buffer = false;
+    void *bytes = NULL;
+    if (!string_element(env, argv[1], i, &item->tmp) || !string_element(env, argv[2], i, &item->target) ||
+        !string_element(env, argv[3], i, &item->journal) || !string_element(env, argv[4], i, &item->line) || item->line[0] == '\0' ||
+        napi_get_element(env, argv[5], i, &body) != napi_ok || napi_is_buffer(env, body, &is_buffer) != napi_ok || !is_buffer ||
+        napi_get_buffer_info(env, body, &bytes, &item->body_len) != napi_ok)
+      goto bad;
+    /* A zero-length Buffer's data pointer may be NULL: any non-NULL pointer marks "create". */
+    item->body = bytes != NULL ? bytes : "";
+  }
+  /* The array holds the Buffers for the job's lifetime. */
+  if (napi_create_reference(env, argv[5], 1, &job->data_ref) != napi_ok) goto bad;
+  napi_value promise = NULL, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "commitFiles", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, commit_execute, commit_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok)
+    goto bad;
+  return promise;
+bad:
+  if (job != NULL) free_commit_job(env, job);
+  napi_throw_type_error(env, NULL, usage);
+  return NULL;
 }
 
 /* A list of strings from a JS array (malloc'd, each malloc'd); NULL on a failure. */
@@ -526,6 +846,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "dropCache", fn);
   napi_create_function(env, "linkAndSync", NAPI_AUTO_LENGTH, link_and_sync, NULL, &fn);
   napi_set_named_property(env, exports, "linkAndSync", fn);
+  napi_create_function(env, "commitFiles", NAPI_AUTO_LENGTH, commit_files, NULL, &fn);
+  napi_set_named_property(env, exports, "commitFiles", fn);
   napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &fn);
   napi_set_named_property(env, exports, "writeFiles", fn);
   napi_create_function(env, "publishFiles", NAPI_AUTO_LENGTH, publish_files, NULL, &fn);

@@ -48,8 +48,12 @@ export class BodyWriter {
    * @param keepCacheBytes a body larger than this is dropped from the page cache once flushed
    *   (Swift's `keep_cache_size`, though Swift drops every body it writes); undefined: never.
    */
+  /**
+   * @param fd the tmp file; undefined: the body is small and held in memory (`held`), for the
+   *   caller to write whole (DiskFile.write).
+   */
   constructor(
-    private readonly fd: number,
+    private readonly fd: number | undefined,
     private readonly keepCacheBytes?: number,
     /** False when the sender vouches for the MD5 (its trailer) and only the CRC-32 is checked here. */
     withMd5 = true,
@@ -83,12 +87,13 @@ export class BodyWriter {
     this.crc = crc32(chunk, this.crc);
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    if (this.batchBytes < WRITE_BATCH_BYTES) return;
+    if (this.batchBytes < WRITE_BATCH_BYTES || this.fd === undefined) return;
+    const fd = this.fd;
     if (this.writing) await this.writing;
     // Every byte before this batch is written now: the next background flush makes it clean.
     const writtenBytes = this.bytes - this.batchBytes;
     const batch = this.batch;
-    const write = writeAllFd(this.fd, batch).then(() => this.release(batch));
+    const write = writeAllFd(fd, batch).then(() => this.release(batch));
     // Until it is awaited, a failed write must not count as an unhandled rejection.
     write.catch(() => undefined);
     this.writing = write;
@@ -97,7 +102,7 @@ export class BodyWriter {
     this.batchBytes = 0;
     if (this.unflushed >= FLUSH_EVERY_BYTES && this.flushing === undefined) {
       this.unflushed = 0;
-      this.flushing = fdatasyncFd(this.fd)
+      this.flushing = fdatasyncFd(fd)
         .then(() => this.dropFlushed(writtenBytes))
         .catch((err: unknown) => {
           this.flushError ??= err;
@@ -110,6 +115,7 @@ export class BodyWriter {
 
   /** Writes what is left and the trailer, then makes the file's data durable (fdatasync). */
   async finish(trailer: Buffer): Promise<void> {
+    if (this.fd === undefined) throw new Error('BodyWriter: a body held in memory has no file to finish');
     if (this.writing) await this.writing;
     const rest = this.batch;
     this.batch = [];
@@ -121,6 +127,18 @@ export class BodyWriter {
     this.dropFlushed(0);
   }
 
+  /**
+   * A body held in memory (no fd), followed by `trailer`, as one Buffer; the chunks are released
+   * (when they are this writer's to free).
+   */
+  takeWhole(trailer: Buffer): Buffer {
+    if (this.fd !== undefined) throw new Error('BodyWriter: the body went to its file');
+    const whole = Buffer.concat([...this.batch, trailer]);
+    this.release(this.batch);
+    this.batch = [];
+    return whole;
+  }
+
   /** After the chunks' write: nothing refers to them any more. */
   private release(chunks: Buffer[]): void {
     if (this.releaseChunks) for (const chunk of chunks) releaseBuffer(chunk);
@@ -128,7 +146,7 @@ export class BodyWriter {
 
   /** Drops the flushed bytes not dropped yet (`upTo` 0: the whole file) if the body is large. */
   private dropFlushed(upTo: number): void {
-    if (this.keepCacheBytes === undefined || this.bytes <= this.keepCacheBytes) return;
+    if (this.fd === undefined || this.keepCacheBytes === undefined || this.bytes <= this.keepCacheBytes) return;
     if (upTo !== 0 && upTo <= this.dropped) return;
     // Advice only: an errno here leaves the pages cached, which costs memory, never data.
     dropPageCache(this.fd, this.dropped, upTo === 0 ? 0 : upTo - this.dropped);

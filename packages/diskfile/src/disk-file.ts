@@ -2,7 +2,8 @@
  * One object's hash folder: open (read the surviving files), read the body (verified), and the
  * three kinds of write. Every write goes: tmp file under `<device>/tmp/` -> fdatasync -> journal
  * the suffix invalid -> link into the hash folder -> fsync the folder -> journal again -> unlink the
- * tmp name -> cleanup (see hash-cache.ts for why in that order).
+ * tmp name -> cleanup (see hash-cache.ts for why in that order). Small writes are held in memory
+ * and share their flushes with the device's other small writes (manager.ts, commitWhole).
  */
 import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,6 +52,12 @@ interface OpenInfo {
 }
 
 const openInfo = new WeakMap<object, OpenInfo>();
+
+/**
+ * A PUT body of known length up to this size is held in memory and written whole, as the
+ * replication receiver holds its small files (sync.ts): one thread-pool job per write.
+ */
+export const WHOLE_WRITE_BYTES = 64 * 1024;
 
 function stripEtag(etag: string): string {
   return etag.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
@@ -278,10 +285,14 @@ export class DiskFile {
     const devPath = await this.mgr.checkDevice(this.device);
     await this.conflictCheck(timestamp, 'data');
     await this.mgr.checkReserve(devPath, opts.contentLength ?? 0);
-    const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+    // A small body of known length is held in memory and written whole (writeWhole: one thread-pool
+    // job with the native module instead of an open, an fdatasync and a publish).
+    const whole = opts.contentLength !== undefined && opts.contentLength <= WHOLE_WRITE_BYTES && this.mgr.canWriteWhole();
+    const file = whole ? undefined : await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
     let etag: string;
     let size: number;
-    const writer = new BodyWriter(fd, this.mgr.keepCacheSize, opts.senderChecksums === undefined, opts.releaseChunks === true);
+    let trailer: Buffer;
+    const writer = new BodyWriter(file?.fd, this.mgr.keepCacheSize, opts.senderChecksums === undefined, opts.releaseChunks === true);
     try {
       try {
         for await (const raw of body) {
@@ -313,17 +324,23 @@ export class DiskFile {
       md['Content-Length'] = String(size);
       md['ETag'] = etag;
       md[BODY_CRC32_KEY] = formatCrc32(writer.crc32);
-      await writer.finish(encodeTrailer(md));
-      closeSync(fd);
+      trailer = encodeTrailer(md);
+      if (file) {
+        await writer.finish(trailer);
+        closeSync(file.fd);
+      }
     } catch (err) {
       // A write or flush may still be on the thread pool: the fd is closed after it.
       await writer.settle();
-      closeQuietly(fd);
-      removeQuietly(tmp);
+      if (file) {
+        closeQuietly(file.fd);
+        removeQuietly(file.tmp);
+      }
       if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
       throw err;
     }
-    await this.publishTmp(tmp, fileName(timestamp, 'data'));
+    if (file) await this.publishTmp(file.tmp, fileName(timestamp, 'data'));
+    else await this.writeWhole(devPath, fileName(timestamp, 'data'), writer.takeWhole(trailer));
     return { etag, size };
   }
 
@@ -341,23 +358,43 @@ export class DiskFile {
     const devPath = await this.mgr.checkDevice(this.device);
     await this.conflictCheck(timestamp, kind);
     if (reserve) await this.mgr.checkReserve(devPath, 0);
-    const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
-    try {
-      await writeAllFd(fd, [encodeTrailer(this.baseMetadata(timestamp, metadata))]);
-      await fdatasyncFd(fd);
-      closeSync(fd);
-    } catch (err) {
-      closeQuietly(fd);
-      removeQuietly(tmp);
-      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
-      throw err;
-    }
-    await this.publishTmp(tmp, fileName(timestamp, kind));
+    await this.writeWhole(devPath, fileName(timestamp, kind), encodeTrailer(this.baseMetadata(timestamp, metadata)));
   }
 
-  private async publishTmp(tmp: string, name: string): Promise<void> {
+  /**
+   * A small file's whole content -> tmp file -> fdatasync -> publish: one thread-pool job with the
+   * native module (its linkAndSync given the content), else the same steps one call at a time.
+   * `content` is released afterwards.
+   */
+  private async writeWhole(devPath: string, name: string, content: Buffer): Promise<void> {
     try {
-      await this.mgr.publish(tmp, this.partitionDir, this.hashDir, name);
+      if (this.mgr.canWriteWhole()) {
+        const tmp = await this.mgr.tmpPath(devPath, this.policyIndex, this.partition, this.suffix);
+        await this.publishTmp(tmp, name, content);
+        return;
+      }
+      const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
+      try {
+        await writeAllFd(fd, [content]);
+        await fdatasyncFd(fd);
+        closeSync(fd);
+      } catch (err) {
+        closeQuietly(fd);
+        removeQuietly(tmp);
+        throw err;
+      }
+      await this.publishTmp(tmp, name);
+    } catch (err) {
+      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
+      throw err;
+    } finally {
+      releaseBuffer(content);
+    }
+  }
+
+  private async publishTmp(tmp: string, name: string, content?: Buffer): Promise<void> {
+    try {
+      await this.mgr.publish(tmp, this.partitionDir, this.hashDir, name, content);
     } catch (err) {
       removeQuietly(tmp);
       throw err;

@@ -32,7 +32,9 @@
  *    those suffixes were already null or the cache invalid), so a rehash whose listing predates
  *    a journaled change can never pass that check. Entries journaled during a rehash stay in the
  *    journal for the next pass.
- * 5. Cost: a write does open + 2 writes + fstat + stat + close on the journal and takes no lock;
+ * 5. Cost: a write does open + 2 writes + fstat + stat + close on the journal and takes no lock
+ *    (in its thread-pool job with the native module: native/diskfile.c does points 1 and 3 the
+ *    same way);
  *    the lock (O_EXCL create + write + unlink of `.lock`) is taken twice per getHashes pass that
  *    has something to consolidate or rehash; a settled partition is read without it
  *    (settledHashes).

@@ -17,9 +17,9 @@ import {
 } from '@swiftlet/common';
 import { DiskFile } from './disk-file.js';
 import { getPartitionHashes, hashesDigest, invalidateSuffix, openJournal, settledDigest } from './hash-cache.js';
-import { HASH_RE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
+import { HASH_RE, INVALID_FILE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
-import { nativeAddon } from './native.js';
+import { nativeAddon, type DiskfileAddon } from './native.js';
 import { absentAsUndefined, cleanupHashDirSync, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, ReadChecksum, SuffixFiles } from './types.js';
@@ -41,6 +41,29 @@ function nextTmpStem(): string {
 }
 const DEVICE_RE = /^[A-Za-z0-9_.-]+$/;
 
+/** A group commit takes at most this many writes, and stops adding once past this many bytes. */
+const MAX_COMMIT_WRITES = 256;
+const MAX_COMMIT_BYTES = 4 * 1024 * 1024;
+/** One job per device at a time: two (measured, 16 connections) only made the batches smaller. */
+const MAX_COMMIT_JOBS = 1;
+
+/** A small write waiting for its group commit (DiskFileManager.commitWhole). */
+interface WholeWrite {
+  tmp: string;
+  target: string;
+  journal: string;
+  line: string;
+  content: Buffer;
+  resolve: (made: number) => void;
+  reject: (err: unknown) => void;
+}
+
+interface CommitQueue {
+  waiting: WholeWrite[];
+  /** Jobs of this device running. */
+  running: number;
+}
+
 export class DiskFileManager {
   readonly devices: string;
   readonly mountCheck: boolean;
@@ -52,6 +75,8 @@ export class DiskFileManager {
   readonly logger: Logger;
   private readonly clock: () => number;
   private readonly tmpDirsMade = new Set<string>();
+  /** Small writes waiting for their group commit, per device folder (commitWhole). */
+  private readonly commitQueues = new Map<string, CommitQueue>();
   /** Passes per partition, for Swift's every-10th-pass re-listing. */
   private readonly passes = new Map<string, number>();
 
@@ -209,6 +234,11 @@ export class DiskFileManager {
     }
   }
 
+  /** True when publish takes a small file's whole content (one thread-pool job for the write). */
+  canWriteWhole(): boolean {
+    return nativeAddon() !== null;
+  }
+
   /** Creates a tmp file for a write into (policy, partition, suffix); the caller owns the fd. */
   async openTmp(devPath: string, policyIndex: number, partition: number, suffix: string): Promise<{ tmp: string; fd: number }> {
     const tmp = await this.tmpPath(devPath, policyIndex, partition, suffix);
@@ -232,19 +262,33 @@ export class DiskFileManager {
   }
 
   /**
-   * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, drop the
-   * tmp name, journal again, clean the folder up (hash-cache.ts explains the order). Lookups and
-   * the journal appends are direct calls; the folders' creation, the link, the fsyncs and the
-   * unlink are one thread-pool job (the native module's linkAndSync; one job per call without it).
+   * Publishes a synced tmp file as `<hashDir>/<name>`: journal, link, fsync the folder, journal
+   * again, drop the tmp name, clean the folder up (hash-cache.ts explains the order). With the
+   * native module all of it but the cleanup is one thread-pool job (its linkAndSync), and the
+   * cleanup is skipped for a .data in a hash folder the job made (alone in it); with
+   * `content` (see canWriteWhole) the same job first creates `tmp` with those bytes and syncs it.
+   * Without the module: direct journal appends and one thread-pool job per call.
    */
-  async publish(tmp: string, partDir: string, hashDir: string, name: string): Promise<void> {
+  async publish(tmp: string, partDir: string, hashDir: string, name: string, content?: Buffer): Promise<void> {
     const suffix = basename(dirname(hashDir));
     const target = join(hashDir, name);
     const native = nativeAddon();
-    // The native job makes the hash folder itself. Without it, and for the first write into a
-    // partition (whose journal needs the partition folder), the folders are made here first.
+    if (native) {
+      const journal = join(partDir, INVALID_FILE);
+      const line = `${suffix}\n`;
+      const made =
+        content === undefined
+          ? await native.linkAndSync(tmp, target, journal, line)
+          : await this.commitWhole(native, partDir, { tmp, target, journal, line, content });
+      // A .data alone in a fresh folder is what cleanup would keep (a tombstone may be past
+      // reclaim_age, a .meta alone is an orphan: those are looked at).
+      if (made === 0 || !name.endsWith('.data')) cleanupHashDirSync(hashDir, this.nowS(), this.reclaimAgeS);
+      return;
+    }
+    if (content !== undefined) throw new Error('publish: a whole file needs the native module');
+    // The first write into a partition makes its folder for the journal.
     let topCreated: string | undefined;
-    let journal = native ? await openJournal(partDir, suffix).catch(absentAsUndefined) : undefined;
+    let journal = await openJournal(partDir, suffix).catch(absentAsUndefined);
     if (journal === undefined) {
       topCreated = await mkdir(hashDir, { recursive: true });
       journal = await openJournal(partDir, suffix);
@@ -254,18 +298,16 @@ export class DiskFileManager {
       for (let attempt = 0; ; attempt++) {
         // Each folder made here is fsync'd after the link, with it: its entry in its parent, up
         // to the parent of the topmost (the file's own data was synced before the link).
-        const toSync = native ? [] : [hashDir];
+        const toSync = [hashDir];
         if (topCreated !== undefined) {
           for (let d = hashDir; d !== dirname(topCreated); d = dirname(d)) toSync.push(dirname(d));
         }
         try {
-          if (native) await native.linkAndSync(tmp, target, toSync);
-          else await linkAndSyncByCalls(tmp, target, toSync);
+          await linkAndSyncByCalls(tmp, target, toSync);
           break;
         } catch (err) {
-          // A cleanup removed the (still empty) fresh folders between our mkdir and link (the
-          // native job retries that itself).
-          if (!native && isCode(err, 'ENOENT') && attempt < 5 && (err as { syscall?: string }).syscall === 'link') {
+          // A cleanup removed the (still empty) fresh folders between our mkdir and link.
+          if (isCode(err, 'ENOENT') && attempt < 5 && (err as { syscall?: string }).syscall === 'link') {
             const again = await mkdir(hashDir, { recursive: true });
             if (again !== undefined && (topCreated === undefined || again.length < topCreated.length)) topCreated = again;
             continue;
@@ -277,7 +319,71 @@ export class DiskFileManager {
     } finally {
       journal.close();
     }
+    await unlink(tmp).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
     cleanupHashDirSync(hashDir, this.nowS(), this.reclaimAgeS);
+  }
+
+  /**
+   * Group commit of small writes (whole content in memory, native module): one job per device at
+   * a time. A write that finds none running goes alone, as linkAndSync with its own fdatasync and
+   * folder fsyncs; the writes that arrive while a job runs wait for it, then go together as one
+   * commitFiles job (two syncfs calls for all of them). At low load nothing waits; under load the
+   * writes share their flushes and their thread-pool round trip (bench/RESULTS.md, object server).
+   */
+  private commitWhole(native: DiskfileAddon, partDir: string, write: Omit<WholeWrite, 'resolve' | 'reject'>): Promise<number> {
+    // The device's folder: partDir is <device>/objects[-N]/<partition>.
+    const device = dirname(dirname(partDir));
+    let queue = this.commitQueues.get(device);
+    if (queue === undefined) {
+      queue = { waiting: [], running: 0 };
+      this.commitQueues.set(device, queue);
+    }
+    const q = queue;
+    return new Promise<number>((resolve, reject) => {
+      q.waiting.push({ ...write, resolve, reject });
+      if (q.running < MAX_COMMIT_JOBS) void this.runCommits(native, device, q);
+    });
+  }
+
+  private async runCommits(native: DiskfileAddon, device: string, queue: CommitQueue): Promise<void> {
+    queue.running++;
+    try {
+      while (queue.waiting.length > 0) {
+        let bytes = 0;
+        let count = 0;
+        while (count < queue.waiting.length && count < MAX_COMMIT_WRITES && (count === 0 || bytes < MAX_COMMIT_BYTES)) {
+          bytes += (queue.waiting[count] as WholeWrite).content.length;
+          count++;
+        }
+        const batch = queue.waiting.splice(0, count);
+        const only = batch.length === 1 ? batch[0] : undefined;
+        if (only) {
+          await native.linkAndSync(only.tmp, only.target, only.journal, only.line, only.content).then(only.resolve, only.reject);
+          continue;
+        }
+        try {
+          const results = await native.commitFiles(
+            device,
+            batch.map((w) => w.tmp),
+            batch.map((w) => w.target),
+            batch.map((w) => w.journal),
+            batch.map((w) => w.line),
+            batch.map((w) => w.content),
+          );
+          batch.forEach((w, i) => {
+            const result = results[i];
+            if (typeof result === 'number') w.resolve(result);
+            else w.reject(result ?? new Error('commitFiles: no result'));
+          });
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+        }
+      }
+    } finally {
+      queue.running--;
+    }
   }
 
   async quarantineHashDir(device: string, policyIndex: number, partDir: string, hashDir: string, reason: string): Promise<void> {
@@ -434,9 +540,9 @@ export async function removeStaleTmp(devices: string, logger: Logger): Promise<n
 }
 
 /**
- * What the native module's linkAndSync does, one thread-pool job per call: link (rename over a
- * file of the same name), fsync the folders (a folder gone is skipped: only a newer write can have
- * emptied it), unlink the tmp name.
+ * The middle of what the native module's linkAndSync does, one thread-pool job per call: link
+ * (rename over a file of the same name), fsync the folders (a folder gone is skipped: only a newer
+ * write can have emptied it).
  */
 async function linkAndSyncByCalls(tmp: string, target: string, dirs: string[]): Promise<void> {
   try {
@@ -452,7 +558,4 @@ async function linkAndSyncByCalls(tmp: string, target: string, dirs: string[]): 
       }),
     ),
   );
-  await unlink(tmp).catch((err: unknown) => {
-    if (!isCode(err, 'ENOENT')) throw err;
-  });
 }

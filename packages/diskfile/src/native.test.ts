@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
+import { WHOLE_WRITE_BYTES } from './disk-file.js';
 import { disableNativeAddon, nativeAddon, nativeAddonUnavailable } from './native.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
@@ -20,18 +21,43 @@ describe('native linkAndSync', () => {
     expect(nativeAddon()).not.toBeNull();
   });
 
-  it('links the tmp file, replaces a file of the same name, skips a folder that is gone, unlinks the tmp name', async () => {
+  it('journals the suffix twice around the link, replaces a file of the same name, unlinks the tmp name, says whether it made the folder', async () => {
     const addon = nativeAddon();
     if (!addon) throw new Error('native module not loaded');
-    const dir = join(tree.root, 'hash');
-    mkdirSync(dir);
+    const part = join(tree.root, 'part');
+    const dir = join(part, 'abc', 'hash');
+    mkdirSync(dir, { recursive: true });
+    const journal = join(part, 'hashes.invalid');
     const tmp = join(tree.root, 'a.tmp');
     writeFileSync(tmp, 'first');
-    await addon.linkAndSync(tmp, join(dir, '1.data'), [dir, join(tree.root, 'gone')]);
-    expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp)]).toEqual(['first', false]);
+    expect(await addon.linkAndSync(tmp, join(dir, '1.data'), journal, 'abc\n')).toBe(0);
+    expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp), readFileSync(journal, 'utf8')]).toEqual(['first', false, 'abc\nabc\n']);
     writeFileSync(tmp, 'second');
-    await addon.linkAndSync(tmp, join(dir, '1.data'), [dir]);
+    expect(await addon.linkAndSync(tmp, join(dir, '1.data'), journal, 'abc\n')).toBe(0);
     expect([readFileSync(join(dir, '1.data'), 'utf8'), existsSync(tmp), readdirSync(dir)]).toEqual(['second', false, ['1.data']]);
+    writeFileSync(tmp, 'third');
+    expect(await addon.linkAndSync(tmp, join(part, 'abc', 'other', '1.data'), journal, 'abc\n')).toBe(1);
+    expect(readFileSync(journal, 'utf8')).toBe('abc\n'.repeat(6));
+  });
+
+  it('given the content, creates the tmp file with it first (never over an existing one)', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const part = join(tree.root, 'part');
+    const journal = join(part, 'hashes.invalid');
+    const tmp = join(tree.root, 'c.tmp');
+    const target = join(part, 'def', 'hash', '1.data');
+    // The partition's folder is made too, for its journal.
+    expect(await addon.linkAndSync(tmp, target, journal, 'def\n', Buffer.from('whole body'))).toBe(1);
+    expect([readFileSync(target, 'utf8'), existsSync(tmp), readFileSync(journal, 'utf8')]).toEqual(['whole body', false, 'def\ndef\n']);
+    expect(await addon.linkAndSync(tmp, join(part, 'def', 'empty', '1.ts'), journal, 'def\n', Buffer.alloc(0))).toBe(1);
+    expect(readFileSync(join(part, 'def', 'empty', '1.ts'), 'utf8')).toBe('');
+
+    writeFileSync(tmp, 'someone else\'s');
+    const target2 = join(part, 'def', 'hash', '2.data');
+    const err = (await addon.linkAndSync(tmp, target2, journal, 'def\n', Buffer.from('x')).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect({ code: err.code, syscall: err.syscall, path: err.path }).toEqual({ code: 'EEXIST', syscall: 'open', path: tmp });
+    expect([readFileSync(tmp, 'utf8'), existsSync(target2)]).toEqual(['someone else\'s', false]);
   });
 
   it('makes missing folders; fails as Node fs calls do: code, negative errno, syscall and path', async () => {
@@ -39,23 +65,102 @@ describe('native linkAndSync', () => {
     if (!addon) throw new Error('native module not loaded');
     const tmp = join(tree.root, 'b.tmp');
     writeFileSync(tmp, 'x');
+    const journal = join(tree.root, 'p', 'hashes.invalid');
     const deep = join(tree.root, 'p', 'sfx', 'hash', '1.data');
-    await addon.linkAndSync(tmp, deep, []);
+    await addon.linkAndSync(tmp, deep, journal, 'sfx\n');
     expect([readFileSync(deep, 'utf8'), existsSync(tmp)]).toEqual(['x', false]);
 
     const missingTmp = join(tree.root, 'never-written.tmp');
     const target = join(tree.root, 'p', 'sfx', 'hash', '2.data');
-    const err = (await addon.linkAndSync(missingTmp, target, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    const err = (await addon.linkAndSync(missingTmp, target, journal, 'sfx\n').catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(err).toBeInstanceOf(Error);
     expect({ code: err.code, errno: err.errno, syscall: err.syscall, path: err.path }).toEqual({ code: 'ENOENT', errno: -2, syscall: 'link', path: target });
 
     writeFileSync(tmp, 'y');
     writeFileSync(join(tree.root, 'a-file'), '');
     const underFile = join(tree.root, 'a-file', 'hash', '1.data');
-    const notDir = (await addon.linkAndSync(tmp, underFile, []).catch((e: unknown) => e)) as NodeJS.ErrnoException;
-    expect({ code: notDir.code, syscall: notDir.syscall, path: notDir.path }).toEqual({ code: 'ENOTDIR', syscall: 'mkdir', path: join(tree.root, 'a-file', 'hash') });
+    const notDir = (await addon.linkAndSync(tmp, underFile, join(tree.root, 'a-file', 'hashes.invalid'), 'sfx\n').catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect({ code: notDir.code, syscall: notDir.syscall, path: notDir.path }).toEqual({ code: 'ENOTDIR', syscall: 'open', path: join(tree.root, 'a-file', 'hashes.invalid') });
     expect(existsSync(tmp)).toBe(true);
-    expect(() => (addon.linkAndSync as (...a: unknown[]) => unknown)(tmp, target, 'not an array')).toThrow(TypeError);
+    expect(() => (addon.linkAndSync as (...a: unknown[]) => unknown)(tmp, target, journal, 'sfx\n', 'not a Buffer')).toThrow(TypeError);
+    expect(() => (addon.linkAndSync as (...a: unknown[]) => unknown)(tmp, target, journal)).toThrow(TypeError);
+  });
+});
+
+describe('native commitFiles (group commit of small writes)', () => {
+  it('creates, journals and publishes each write; one failing write fails alone', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const part = join(tree.root, 'objects', '9');
+    mkdirSync(join(part, 'aaa', 'old'), { recursive: true });
+    writeFileSync(join(part, 'aaa', 'old', '1.data'), 'old');
+    const taken = join(tree.root, 'taken.tmp');
+    writeFileSync(taken, 'someone else\'s');
+    const writes = [
+      { tmp: join(tree.root, '1.tmp'), target: join(part, 'aaa', 'old', '2.data'), line: 'aaa\n', body: 'replaces old' },
+      { tmp: taken, target: join(part, 'bbb', 'x', '1.data'), line: 'bbb\n', body: 'never written' },
+      { tmp: join(tree.root, '3.tmp'), target: join(part, 'ccc', 'new', '1.data'), line: 'ccc\n', body: '' },
+      { tmp: join(tree.root, '4.tmp'), target: join(tree.root, 'other-part', 'ddd', 'new', '1.ts'), line: 'ddd\n', body: 'x'.repeat(5000) },
+    ];
+    const journals = writes.map((w, i) => (i === 3 ? join(tree.root, 'other-part', 'hashes.invalid') : join(part, 'hashes.invalid')));
+    const bodies = writes.map((w) => Buffer.from(w.body));
+    const results = await addon.commitFiles(
+      tree.root,
+      writes.map((w) => w.tmp),
+      writes.map((w) => w.target),
+      journals,
+      writes.map((w) => w.line),
+      bodies,
+    );
+    expect(results[0]).toBe(0);
+    expect(results[2]).toBe(1);
+    expect(results[3]).toBe(1);
+    const failed = results[1] as NodeJS.ErrnoException;
+    expect({ code: failed.code, syscall: failed.syscall, path: failed.path }).toEqual({ code: 'EEXIST', syscall: 'open', path: taken });
+    expect(readFileSync(taken, 'utf8')).toBe('someone else\'s');
+    expect(existsSync(join(part, 'bbb'))).toBe(false);
+    for (const i of [0, 2, 3]) {
+      const w = writes[i] as (typeof writes)[number];
+      expect([readFileSync(w.target, 'utf8'), existsSync(w.tmp)]).toEqual([w.body, false]);
+    }
+    expect(readFileSync(join(part, 'hashes.invalid'), 'utf8')).toBe('aaa\nccc\naaa\nccc\n');
+    expect(readFileSync(journals[3] as string, 'utf8')).toBe('ddd\nddd\n');
+    expect(() => (addon.commitFiles as (...a: unknown[]) => unknown)(tree.root, [], [], [], [], [])).toThrow(TypeError);
+    expect(() => (addon.commitFiles as (...a: unknown[]) => unknown)(tree.root, ['a'], ['b'], ['c'], ['d\n'], ['not a Buffer'])).toThrow(TypeError);
+    expect(() => (addon.commitFiles as (...a: unknown[]) => unknown)(tree.root, ['a'], ['b'], ['c'], ['d\n'], [])).toThrow(TypeError);
+  });
+
+  it('many concurrent small writes of one device go in shared commits, each readable afterwards', async () => {
+    const addon = nativeAddon();
+    if (!addon) throw new Error('native module not loaded');
+    const commitFiles = addon.commitFiles;
+    let shared = 0;
+    addon.commitFiles = (...args) => {
+      shared += args[1].length;
+      return commitFiles(...args);
+    };
+    const writes = Array.from({ length: 64 }, (_, i) => i);
+    await Promise.all(
+      writes.map(async (i) => {
+        const df = tree.mgr.diskFile('sda', i % 4, 0, 'a', 'c', `o${i}`);
+        await df.write(Timestamp.fromSeconds(1_700_000_000), {}, bodyOf(`body ${i}`), { contentLength: `body ${i}`.length });
+        if (i % 8 === 0) await df.writeTombstone(Timestamp.fromSeconds(1_700_000_001));
+      }),
+    );
+    for (const i of writes) {
+      const df = tree.mgr.diskFile('sda', i % 4, 0, 'a', 'c', `o${i}`);
+      const state = await df.open();
+      if (i % 8 === 0) {
+        expect(state.kind).toBe('tombstone');
+        continue;
+      }
+      if (state.kind !== 'object') throw new Error(`o${i}: expected an object, got ${state.kind}`);
+      expect((await readAll(df.reader(state))).toString()).toBe(`body ${i}`);
+    }
+    expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
+    addon.commitFiles = commitFiles;
+    // All but the first write, which found no commit running, waited and went in a shared one.
+    expect(shared).toBeGreaterThan(32);
   });
 });
 
@@ -85,6 +190,21 @@ describe.each([
     const otherState = await other.open();
     if (otherState.kind !== 'object') throw new Error(`expected an object, got ${otherState.kind}`);
     expect((await readAll(other.reader(otherState))).toString()).toBe('three');
+    expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
+  });
+
+  it('streams a body over the size held in memory, and one of unknown length, to the same result', async () => {
+    disableNativeAddon(withoutNative);
+    const big = Buffer.alloc(WHOLE_WRITE_BYTES + 1, 7);
+    const small = Buffer.from('small, length unknown');
+    for (const [name, body, contentLength] of [['big', big, big.length], ['unknown', small, undefined]] as const) {
+      const df = tree.mgr.diskFile('sda', 4, 0, 'a', 'c', `${name}-${String(withoutNative)}`);
+      const { size } = await df.write(Timestamp.fromSeconds(1_700_000_000), {}, bodyOf(body), contentLength === undefined ? {} : { contentLength });
+      expect(size).toBe(body.length);
+      const state = await df.open();
+      if (state.kind !== 'object') throw new Error(`expected an object, got ${state.kind}`);
+      expect((await readAll(df.reader(state))).equals(body)).toBe(true);
+    }
     expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
   });
 });

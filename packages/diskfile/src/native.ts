@@ -9,11 +9,30 @@ export interface DiskfileAddon {
   /** posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED): 0 or an errno. */
   dropCache(fd: number, offset: number, length: number): number;
   /**
-   * On the thread pool, as one job: link(tmp, target) (rename over an existing target), fsync each
-   * folder of `dirs` (one that is gone is skipped), unlink(tmp). Rejects with an error shaped as
-   * Node's fs errors (code, errno, syscall, path).
+   * On the thread pool, as one job, the end of a write: with `body`, first create tmp (it must not
+   * exist) with those bytes and fdatasync it; append `line` to the suffix journal `journal`
+   * (creating it); make target's folder; link(tmp, target) (rename over an existing target); fsync
+   * the folders whose entries changed; append `line` again, checked as hash-cache.ts says; unlink
+   * tmp. Resolves with 1 when it made target's folder, else 0. Rejects with an error shaped as
+   * Node's fs errors (code, errno, syscall, path); tmp may be left behind then.
    */
-  linkAndSync(tmp: string, target: string, dirs: string[]): Promise<void>;
+  linkAndSync(tmp: string, target: string, journal: string, line: string, body?: Buffer): Promise<number>;
+  /**
+   * On the thread pool, as one job, the ends of many small writes on one filesystem (group
+   * commit): write i is what linkAndSync(tmps[i], targets[i], journals[i], lines[i], bodies[i])
+   * does, but the flushes are shared: create every
+   * tmp file, syncfs of `syncDir`'s filesystem, journal and link each, syncfs, journal each again
+   * and unlink its tmp name. Resolves with one entry per write: 0 or 1 as linkAndSync, or the
+   * write's error (a failed syncfs fails every write still going).
+   */
+  commitFiles(
+    syncDir: string,
+    tmps: string[],
+    targets: string[],
+    journals: string[],
+    lines: string[],
+    bodies: Buffer[],
+  ): Promise<(number | NodeJS.ErrnoException)[]>;
   /**
    * On the thread pool, as one job: creates each of `paths` (it must not exist) with the next
    * `lengths[i]` bytes of `bodies`, and closes it; no fsync. Stops at the first failure.
