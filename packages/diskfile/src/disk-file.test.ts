@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -117,6 +118,19 @@ describe('DiskFile write/open/read', () => {
     await expect(df.write(T(NOW - 1), {}, bodyOf('y'), {})).rejects.toBeInstanceOf(ConflictError);
     await expect(df.writeTombstone(T(NOW))).rejects.toBeInstanceOf(ConflictError);
     await expect(df.writeMeta(T(NOW), {})).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('fallocate_reserve: between two statfs calls, the writes let through count as spent', async () => {
+    const devPath = join(tree.devices, 'sda');
+    const st = statfsSync(devPath);
+    const free = st.bavail * st.bsize;
+    const GiB = 2 ** 30;
+    // The clock stands still here, so the first statfs serves both checks.
+    const near = await makeTree({ devices: tree.devices, fallocateReserve: { bytes: free - GiB }, now: () => NOW });
+    await near.mgr.checkReserve(devPath, 0.6 * GiB);
+    await expect(near.mgr.checkReserve(devPath, 0.6 * GiB)).rejects.toThrow(/fallocate_reserve/);
+    await near.mgr.checkReserve(devPath, 0.3 * GiB);
+    await near.cleanup();
   });
 
   it('507 for a missing device, an unmounted one with mount_check, and under fallocate_reserve (tombstones still accepted)', async () => {

@@ -5,7 +5,7 @@
  * tmp name -> cleanup (see hash-cache.ts for why in that order). Small writes are held in memory
  * and share their flushes with the device's other small writes (manager.ts, commitWhole).
  */
-import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -102,7 +102,12 @@ export class DiskFile {
     this.hashDir = hashDir(this.partitionDir, hash);
   }
 
-  private async listChoice(): Promise<OnDiskChoice | undefined> {
+  /**
+   * @param probe look the folder up first: for writes, which mostly create new objects, whose
+   *   missing folder would otherwise cost a thrown ENOENT (~19 µs against ~7 for a stat here).
+   */
+  private async listChoice(probe = false): Promise<OnDiskChoice | undefined> {
+    if (probe && statSync(this.hashDir, { throwIfNoEntry: false }) === undefined) return undefined;
     let names: string[];
     try {
       names = readdirSync(this.hashDir);
@@ -239,7 +244,7 @@ export class DiskFile {
 
   /** The winning state's timestamp (for 409 checks). */
   private async conflictCheck(timestamp: Timestamp, kind: FileKind): Promise<void> {
-    const choice = await this.listChoice();
+    const choice = await this.listChoice(true);
     if (!choice) return;
     let current: Timestamp | undefined;
     if (kind === 'meta') current = choice.meta?.timestamp ?? choice.data?.timestamp ?? choice.ts?.timestamp;
