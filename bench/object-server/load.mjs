@@ -1,6 +1,7 @@
 // Preloads objects for the GET runs, and times one large PUT and GET (streamed, never buffered).
 // usage: node load.mjs preload <port> <device> <prefix> <count> <size>
 //        node load.mjs big <port> <device> <name> <bytes>      -> JSON {putS, getS, bytes} (GET by curl)
+//        node load.mjs bigput <port> <device> <name> <bytes>   -> JSON {putS, bytes} (the PUT alone)
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,7 @@ if (cmd === 'preload') {
     if (jobs.length >= 16) await Promise.all(jobs.splice(0));
   }
   await Promise.all(jobs);
-} else if (cmd === 'big') {
+} else if (cmd === 'big' || cmd === 'bigput') {
   const total = Number(a);
   const chunk = randomBytes(1 << 20);
   const path = `/${device}/1/AUTH_bench/c/${prefix}`;
@@ -52,6 +53,11 @@ if (cmd === 'preload') {
     pump();
   });
   const putS = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (cmd === 'bigput') {
+    process.stdout.write(JSON.stringify({ putS, bytes: total }) + '\n');
+    agent.destroy();
+    process.exit(0);
+  }
   // The GET is timed with curl, for both systems: a Node client reading 1 GiB costs more CPU than
   // the server sending it (measured: 2.0 s against curl's 1.6 s for the same cold read).
   const t1 = process.hrtime.bigint();
