@@ -13,6 +13,12 @@ import { CorruptFileError } from './errors.js';
 import { formatCrc32 } from './metadata-file.js';
 
 export const READ_CHUNK_BYTES = 512 * 1024;
+/**
+ * Reads kept in flight ahead of the chunk being sent. A 1 GiB GET right after its PUT (the object
+ * server alone, 2 workers, runs alternated): 0.96-1.61 s with 3 (median 1.25 over 9 runs) against
+ * 0.88-2.13 s with 1 (median 1.54 over 9); 7 was no better than 3. At most 2 MiB per stream.
+ */
+const READS_AHEAD = 3;
 
 export interface BodyReaderOptions {
   path: string;
@@ -33,8 +39,8 @@ export class BodyReader extends Readable {
   /** The running CRC-32 when the body is checked against a recorded one. */
   private crc: number | undefined;
   private reading = false;
-  /** The next chunk's read, started while this one is sent (the socket write and the disk overlap). */
-  private ahead: { pos: number; read: Promise<Buffer> } | undefined;
+  /** The next chunks' reads, started while this one is sent (the socket write and the disk overlap). */
+  private ahead: { pos: number; read: Promise<Buffer> }[] = [];
 
   constructor(private readonly opts: BodyReaderOptions) {
     // Room for one chunk read ahead while the previous one is sent.
@@ -70,18 +76,29 @@ export class BodyReader extends Readable {
     if (head !== undefined) {
       chunk = head.subarray(this.pos, end + 1);
     } else {
-      this.fh ??= await open(this.opts.path, 'r');
-      const read = this.ahead?.pos === this.pos ? this.ahead.read : this.readAt(this.fh, this.pos);
-      this.ahead = undefined;
+      const fh = (this.fh ??= await open(this.opts.path, 'r'));
+      const first = this.ahead[0];
+      let read: Promise<Buffer>;
+      if (first?.pos === this.pos) {
+        read = first.read;
+        this.ahead.shift();
+      } else {
+        this.ahead = [];
+        read = this.readAt(fh, this.pos);
+      }
       chunk = await read;
       // A cold read waits for the disk: without this the next read would start only after this
       // chunk went to the socket (measured: a 1 GiB GET of a file not in the page cache took
       // 2.0 s with one read at a time).
-      const next = this.pos + chunk.length;
-      if (chunk.length > 0 && next <= end) {
-        const ahead = this.readAt(this.fh, next);
-        ahead.catch(() => undefined); // awaited by the next readChunk, or dropped by a destroy
-        this.ahead = { pos: next, read: ahead };
+      if (chunk.length > 0) {
+        let next = (this.ahead.at(-1)?.pos ?? this.pos) + READ_CHUNK_BYTES;
+        if (this.ahead.length === 0) next = this.pos + chunk.length;
+        while (this.ahead.length < READS_AHEAD && next <= end) {
+          const ahead = this.readAt(fh, next);
+          ahead.catch(() => undefined); // awaited by a later readChunk, or dropped by a destroy
+          this.ahead.push({ pos: next, read: ahead });
+          next += READ_CHUNK_BYTES;
+        }
       }
     }
     if (chunk.length === 0) {
@@ -125,7 +142,7 @@ export class BodyReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.ahead = undefined;
+    this.ahead = [];
     const fh = this.fh;
     this.fh = undefined;
     if (!fh) {
