@@ -39,8 +39,16 @@ export class LoopTurnLines {
   private heldChars = 0;
   private scheduled = false;
 
+  /** Every instance, written out by one exit handler. */
+  private static readonly all = new Set<LoopTurnLines>();
+
   constructor(private readonly out: { write(data: string): boolean; flushSync(): void }) {
-    process.on('exit', () => this.flushSync());
+    if (LoopTurnLines.all.size === 0) {
+      process.on('exit', () => {
+        for (const lines of LoopTurnLines.all) lines.flushSync();
+      });
+    }
+    LoopTurnLines.all.add(this);
   }
 
   write(line: string): boolean {

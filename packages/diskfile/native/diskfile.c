@@ -78,7 +78,9 @@ static char *string_arg(napi_env env, napi_value v) {
   return s;
 }
 
+/* Records the job's first failure (a later one is a consequence, or less telling). */
 static void fail(link_job *job, int err, const char *syscall, const char *path) {
+  if (job->err != 0) return;
   job->err = err;
   job->syscall = syscall;
   job->path = strdup(path);
@@ -295,15 +297,12 @@ static void link_and_sync_execute(napi_env env, void *data) {
   int journal_fd = journal_first(job, hash_dir, &top);
   if (journal_fd < 0) goto out;
   if (link_target(job, hash_dir, &top) != 0) goto out;
-  /* The link, then each new folder's entry in its parent, up to the parent of the topmost. */
-  if (fsync_folder(job, hash_dir) != 0) goto out;
-  if (top != NULL) {
+  /* The link, then each new folder's entry in its parent, up to the parent of the topmost. A
+     failure here is reported, but the file is visible now: its suffix is journaled again. */
+  if (fsync_folder(job, hash_dir) == 0 && top != NULL) {
     char *d = strdup(hash_dir);
-    if (d == NULL) {
-      fail(job, ENOMEM, "fsync", hash_dir);
-      goto out;
-    }
-    for (;;) {
+    if (d == NULL) fail(job, ENOMEM, "fsync", hash_dir);
+    for (; d != NULL;) {
       char *slash = strrchr(d, '/');
       if (slash == NULL || slash == d) break;
       int at_top = strcmp(d, top) == 0;
@@ -312,7 +311,6 @@ static void link_and_sync_execute(napi_env env, void *data) {
       if (at_top) break;
     }
     free(d);
-    if (job->err != 0) goto out;
   }
   journal_second_and_unlink(job, journal_fd);
   journal_fd = -1;
@@ -446,17 +444,9 @@ static int syncfs_of(const char *dir) {
   return rc == 0 ? 0 : saved;
 }
 
-/* After a failed syncfs: every write still going fails with it. */
-static void fail_alive(commit_job *job, int err, int *fds) {
-  for (uint32_t i = 0; i < job->count; i++) {
-    link_job *item = &job->items[i];
-    if (item->err != 0) continue;
-    fail(item, err, "syncfs", job->sync_dir);
-    if (fds != NULL && fds[i] >= 0) {
-      close(fds[i]);
-      fds[i] = -1;
-    }
-  }
+/* After a failed syncfs before any link: every write still going fails with it. */
+static void fail_alive(commit_job *job, int err) {
+  for (uint32_t i = 0; i < job->count; i++) fail(&job->items[i], err, "syncfs", job->sync_dir);
 }
 
 static void commit_execute(napi_env env, void *data) {
@@ -476,7 +466,7 @@ static void commit_execute(napi_env env, void *data) {
     if (create_tmp(&job->items[i], 0) == 0) alive++;
   }
   int err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
-  if (err != 0) fail_alive(job, err, NULL);
+  if (err != 0) fail_alive(job, err);
   alive = 0;
   for (uint32_t i = 0; err == 0 && i < n; i++) {
     link_job *item = &job->items[i];
@@ -491,9 +481,10 @@ static void commit_execute(napi_env env, void *data) {
     alive++;
   }
   err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
-  if (err != 0) fail_alive(job, err, fds);
   for (uint32_t i = 0; i < n; i++) {
     if (fds[i] < 0) continue;
+    /* Linked, so visible: journaled again even when the syncfs failed (then the write fails). */
+    if (err != 0) fail(&job->items[i], err, "syncfs", job->sync_dir);
     journal_second_and_unlink(&job->items[i], fds[i]);
     fds[i] = -1;
   }

@@ -45,7 +45,7 @@ const DEVICE_RE = /^[A-Za-z0-9_.-]+$/;
 const STATFS_MAX_AGE_MS = 250;
 
 /** A group commit takes at most this many writes, and stops adding once past this many bytes. */
-const MAX_COMMIT_WRITES = 256;
+const MAX_COMMIT_WRITES = 128;
 const MAX_COMMIT_BYTES = 4 * 1024 * 1024;
 /** One job per device at a time: two (measured, 16 connections) only made the batches smaller. */
 const MAX_COMMIT_JOBS = 1;
@@ -376,7 +376,11 @@ export class DiskFileManager {
         const batch = queue.waiting.splice(0, count);
         const only = batch.length === 1 ? batch[0] : undefined;
         if (only) {
-          await native.linkAndSync(only.tmp, only.target, only.journal, only.line, only.content).then(only.resolve, only.reject);
+          try {
+            only.resolve(await native.linkAndSync(only.tmp, only.target, only.journal, only.line, only.content));
+          } catch (err) {
+            only.reject(err);
+          }
           continue;
         }
         try {
