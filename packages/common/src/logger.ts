@@ -41,11 +41,20 @@ export class LoopTurnLines {
 
   /** Every instance, written out by one exit handler. */
   private static readonly all = new Set<LoopTurnLines>();
+  /** Once the process exits no turn ends: lines are written as they come. */
+  private static exiting = false;
 
   constructor(private readonly out: { write(data: string): boolean; flushSync(): void }) {
     if (LoopTurnLines.all.size === 0) {
       process.on('exit', () => {
-        for (const lines of LoopTurnLines.all) lines.flushSync();
+        LoopTurnLines.exiting = true;
+        for (const lines of LoopTurnLines.all) {
+          try {
+            lines.flushSync();
+          } catch {
+            // A closed stdout: nothing more can be written anywhere; the others are still tried.
+          }
+        }
       });
     }
     LoopTurnLines.all.add(this);
@@ -54,7 +63,7 @@ export class LoopTurnLines {
   write(line: string): boolean {
     this.held.push(line);
     this.heldChars += line.length;
-    if (this.heldChars >= MAX_HELD_CHARS) this.writeHeld();
+    if (this.heldChars >= MAX_HELD_CHARS || LoopTurnLines.exiting) this.writeHeld();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {

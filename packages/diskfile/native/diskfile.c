@@ -434,14 +434,9 @@ typedef struct {
   napi_ref data_ref; /* the array of bodies */
 } commit_job;
 
-/* syncfs of dir's filesystem: 0 or an errno (ENOMEM... from open included). */
-static int syncfs_of(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int rc = syncfs(fd);
-  int saved = errno;
-  close(fd);
-  return rc == 0 ? 0 : saved;
+/* syncfs through fd: 0 or an errno. */
+static int syncfs_of(int fd) {
+  return syncfs(fd) == 0 ? 0 : errno;
 }
 
 /* After a failed syncfs before any link: every write still going fails with it. */
@@ -460,12 +455,20 @@ static void commit_execute(napi_env env, void *data) {
     for (uint32_t i = 0; i < n; i++) fail(&job->items[i], ENOMEM, "commitFiles", job->items[i].target);
     goto out;
   }
+  /* Opened before the files are written: syncfs reports the writeback errors recorded since its
+     fd was opened (Linux 5.8 and later), so one opened later could miss a failed write's. */
+  int sync_fd = open(job->sync_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sync_fd < 0) {
+    int err = errno;
+    for (uint32_t i = 0; i < n; i++) fail(&job->items[i], err, "open", job->sync_dir);
+    goto out;
+  }
   int alive = 0;
   for (uint32_t i = 0; i < n; i++) {
     fds[i] = -1;
     if (create_tmp(&job->items[i], 0) == 0) alive++;
   }
-  int err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
+  int err = alive > 0 ? syncfs_of(sync_fd) : 0;
   if (err != 0) fail_alive(job, err);
   alive = 0;
   for (uint32_t i = 0; err == 0 && i < n; i++) {
@@ -480,7 +483,8 @@ static void commit_execute(napi_env env, void *data) {
     }
     alive++;
   }
-  err = alive > 0 ? syncfs_of(job->sync_dir) : 0;
+  err = alive > 0 ? syncfs_of(sync_fd) : 0;
+  close(sync_fd);
   for (uint32_t i = 0; i < n; i++) {
     if (fds[i] < 0) continue;
     /* Linked, so visible: journaled again even when the syncfs failed (then the write fails). */

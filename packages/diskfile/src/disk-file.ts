@@ -25,6 +25,7 @@ import { BodyWriter } from './body-writer.js';
 import { closeQuietly, fdatasyncFd, writeAllFd } from './io.js';
 import { BODY_CRC32_KEY, encodeTrailer, formatCrc32, parseCrc32, readMetadataFile, readMetadataFromFd } from './metadata-file.js';
 import { chooseFiles, isCode, type OnDiskChoice } from './ondisk.js';
+import { invalidateSuffix } from './hash-cache.js';
 import type { ObjectState, ObjectStateObject } from './types.js';
 
 /** Headers a POST (.meta) replaces, besides X-Object-Meta-* (Swift's default allowed_headers). */
@@ -348,8 +349,14 @@ export class DiskFile {
       if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
       throw err;
     }
-    if (file) await this.publishTmp(file.tmp, fileName(timestamp, 'data'));
-    else await this.writeWhole(devPath, fileName(timestamp, 'data'), writer.takeWhole(trailer));
+    if (file) {
+      try {
+        await this.publishTmp(file.tmp, fileName(timestamp, 'data'));
+      } catch (err) {
+        if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
+        throw err;
+      }
+    } else await this.writeWhole(devPath, fileName(timestamp, 'data'), writer.takeWhole(trailer));
     return { etag, size };
   }
 
@@ -378,9 +385,18 @@ export class DiskFile {
   private async writeWhole(devPath: string, name: string, content: Buffer): Promise<void> {
     try {
       if (this.mgr.canWriteWhole()) {
-        const tmp = await this.mgr.tmpPath(devPath, this.policyIndex, this.partition, this.suffix);
-        await this.publishTmp(tmp, name, content);
-        return;
+        for (let attempt = 0; ; attempt++) {
+          const tmp = await this.mgr.tmpPath(devPath, this.policyIndex, this.partition, this.suffix);
+          try {
+            await this.publishTmp(tmp, name, content);
+            return;
+          } catch (err) {
+            // The device's tmp folder went away (a wiped or replaced disk): made again, once.
+            const e = err as NodeJS.ErrnoException;
+            if (attempt > 0 || e.code !== 'ENOENT' || e.syscall !== 'open' || e.path !== tmp) throw err;
+            this.mgr.forgetTmpDir(devPath);
+          }
+        }
       }
       const { tmp, fd } = await this.mgr.openTmp(devPath, this.policyIndex, this.partition, this.suffix);
       try {
@@ -405,6 +421,17 @@ export class DiskFile {
     try {
       await this.mgr.publish(tmp, this.partitionDir, this.hashDir, name, content);
     } catch (err) {
+      // The file may be visible already (a failure after its link, say of the second journal
+      // append): its suffix is journaled once more before the tmp name, which would make the
+      // start-up sweep journal it, goes. If even that fails, the tmp file stays for the sweep.
+      try {
+        await invalidateSuffix(this.partitionDir, this.suffix);
+      } catch (journalErr) {
+        if (!isCode(journalErr, 'ENOENT')) {
+          this.mgr.logger.error({ err: journalErr, tmp }, 'could not journal the suffix of a failed write; its tmp file is left for the sweep');
+          throw err;
+        }
+      }
       removeQuietly(tmp);
       throw err;
     }

@@ -237,7 +237,8 @@ export class DiskFileManager {
     if (!percent && !bytes) return;
     const now = this.nowS() * 1000;
     let space = this.freeSpace.get(devPath);
-    if (space === undefined || now - space.at > STATFS_MAX_AGE_MS) {
+    // (A clock stepped back refreshes it too.)
+    if (space === undefined || now - space.at > STATFS_MAX_AGE_MS || now < space.at) {
       const fs = statfsSync(devPath);
       space = { at: now, free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize };
       this.freeSpace.set(devPath, space);
@@ -265,6 +266,11 @@ export class DiskFileManager {
       await mkdirDurable(dirname(tmp));
       return { tmp, fd: await openFd(tmp, 'wx', 0o644) };
     }
+  }
+
+  /** The device's tmp folder is gone: tmpPath makes it again. */
+  forgetTmpDir(devPath: string): void {
+    this.tmpDirsMade.delete(join(devPath, TMP_DIR));
   }
 
   /** A fresh name in the device's tmp folder (made, durably, on first use). */

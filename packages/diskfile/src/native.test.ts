@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
@@ -190,6 +190,17 @@ describe.each([
     const otherState = await other.open();
     if (otherState.kind !== 'object') throw new Error(`expected an object, got ${otherState.kind}`);
     expect((await readAll(other.reader(otherState))).toString()).toBe('three');
+    expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
+  });
+
+  it('makes the device\'s tmp folder again when it went away (a wiped or replaced disk)', async () => {
+    disableNativeAddon(withoutNative);
+    const df = tree.mgr.diskFile('sda', 5, 0, 'a', 'c', `gone-${String(withoutNative)}`);
+    await df.write(Timestamp.fromSeconds(1_700_000_000), {}, bodyOf('first'), { contentLength: 5 });
+    rmSync(join(tree.devices, 'sda', 'tmp'), { recursive: true });
+    await df.write(Timestamp.fromSeconds(1_700_000_001), {}, bodyOf('second'), { contentLength: 6 });
+    await df.writeTombstone(Timestamp.fromSeconds(1_700_000_002));
+    expect((await df.open()).kind).toBe('tombstone');
     expect(readdirSync(join(tree.devices, 'sda', 'tmp'))).toEqual([]);
   });
 
