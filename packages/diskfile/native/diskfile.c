@@ -618,7 +618,8 @@ typedef struct {
   uint32_t count;
   char **paths;   /* writeFiles: the files to create; publishFiles: the tmp files */
   char **targets; /* publishFiles: where each goes */
-  char *sync_dir; /* publishFiles: any folder on the filesystem to syncfs */
+  char *sync_dir; /* publishFiles: any folder on the filesystem to syncfs (or "fd N") */
+  int sync_fd;    /* publishFiles: a folder fd to syncfs through instead, or -1 */
   napi_ref data_ref; /* writeFiles: the bodies, back to back */
   const char *data;
   uint32_t *lengths;
@@ -667,14 +668,14 @@ static void write_files_execute(napi_env env, void *data) {
 }
 
 static int sync_filesystem(batch_job *job) {
-  int fd = open(job->sync_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = job->sync_fd >= 0 ? job->sync_fd : open(job->sync_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     batch_fail(job, errno, "open", job->sync_dir);
     return -1;
   }
   int rc = syncfs(fd);
   int saved = errno;
-  close(fd);
+  if (fd != job->sync_fd) close(fd);
   if (rc != 0) {
     batch_fail(job, saved, "syncfs", job->sync_dir);
     return -1;
@@ -817,7 +818,21 @@ static napi_value publish_files(napi_env env, napi_callback_info info) {
   batch_job *job = new_batch_job(env, info, argv, "publishFiles(syncDir, tmps, targets) expected");
   if (job == NULL) return NULL;
   uint32_t ntargets = 0;
-  job->sync_dir = string_arg(env, argv[0]);
+  napi_valuetype sync_type = napi_undefined;
+  int32_t sync_fd = -1;
+  job->sync_fd = -1;
+  /* A number is a folder fd the caller opened before the files were written: syncfs reports the
+     writeback errors recorded since its fd was opened (Linux 5.8 and later). */
+  if (napi_typeof(env, argv[0], &sync_type) == napi_ok && sync_type == napi_number) {
+    char label[32];
+    if (napi_get_value_int32(env, argv[0], &sync_fd) == napi_ok && sync_fd >= 0) {
+      snprintf(label, sizeof label, "fd %d", (int)sync_fd);
+      job->sync_fd = sync_fd;
+      job->sync_dir = strdup(label);
+    }
+  } else {
+    job->sync_dir = string_arg(env, argv[0]);
+  }
   job->paths = string_list(env, argv[1], &job->count);
   if (job->paths == NULL) job->count = 0;
   job->targets = job->paths == NULL ? NULL : string_list(env, argv[2], &ntargets);
@@ -829,7 +844,7 @@ static napi_value publish_files(napi_env env, napi_callback_info info) {
   if (ok) ok = (job->made = calloc(job->count + 1, 1)) != NULL;
   if (!ok) {
     free_batch_job(env, job);
-    napi_throw_type_error(env, NULL, "publishFiles(syncDir, tmps, targets): a path and two arrays of paths of one length expected");
+    napi_throw_type_error(env, NULL, "publishFiles(syncDir, tmps, targets): a path or folder fd and two arrays of paths of one length expected");
     return NULL;
   }
   return queue_batch(env, job, "publishFiles", publish_files_execute);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Timestamp } from '@swiftlet/common';
@@ -247,6 +247,16 @@ describe('native writeFiles and publishFiles (the replication receiver\'s batche
     const gone = join(tree.root, 'gone.tmp');
     await expect(addon.publishFiles(tree.root, [a, gone], [join(tree.root, 'h', '1.data'), join(tree.root, 'h', '2.data')])).rejects.toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'rename' });
     expect(readdirSync(join(tree.root, 'h'))).toEqual(['1.data']);
+    // Through a folder fd opened before the files were written (the receiver's way); the fd stays open.
+    const dirFd = openSync(tree.root, 'r');
+    try {
+      writeFileSync(a, 'through an fd');
+      expect([...(await addon.publishFiles(dirFd, [a], [join(tree.root, 'h2', '1.data')]))]).toEqual([1]);
+      expect(readFileSync(join(tree.root, 'h2', '1.data'), 'utf8')).toBe('through an fd');
+      expect(fstatSync(dirFd).isDirectory()).toBe(true);
+    } finally {
+      closeSync(dirFd);
+    }
     // Bad arguments are refused before anything is queued.
     expect(() => addon.writeFiles(['x'], Buffer.alloc(1), [2])).toThrow(/one length per path/);
     expect(() => addon.publishFiles(tree.root, ['x'], [])).toThrow(/two arrays of paths of one length/);

@@ -39,11 +39,12 @@ export interface DiskfileAddon {
    */
   writeFiles(paths: string[], bodies: Buffer, lengths: number[]): Promise<void>;
   /**
-   * On the thread pool, as one job: syncfs of `syncDir`'s filesystem, rename each of `tmps` to its
+   * On the thread pool, as one job: syncfs of `syncDir`'s filesystem (a folder path, or a folder fd
+   * opened before the files were written, so that a writeback error of theirs is reported), rename each of `tmps` to its
    * target (making the target's folder and its parents), syncfs again. Resolves with a 1 for each
    * target whose folder the job made. On a failure the files before the failing one are published.
    */
-  publishFiles(syncDir: string, tmps: string[], targets: string[]): Promise<Buffer>;
+  publishFiles(syncDir: string | number, tmps: string[], targets: string[]): Promise<Buffer>;
 }
 
 /** Resolved through this package's exports, so that bundled programs find it too. */

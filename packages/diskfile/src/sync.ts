@@ -426,7 +426,7 @@ async function receiveEntry(
 async function publishBatch(
   mgr: DiskFileManager,
   native: DiskfileAddon,
-  devPath: string,
+  syncFd: number,
   partDir: string,
   groups: Map<string, Staged[]>,
 ): Promise<{ received: number; skipped: number }> {
@@ -470,7 +470,7 @@ async function publishBatch(
   try {
     journal.append(false);
     try {
-      made = await native.publishFiles(devPath, tmps, targets);
+      made = await native.publishFiles(syncFd, tmps, targets);
     } finally {
       // Also after a failure part-way: the files before it are published.
       journal.append(true);
@@ -539,6 +539,11 @@ export async function receiveTar(
   const staged: Staged[] = [];
   let received = 0;
   let skipped = 0;
+  const native = nativeAddon();
+  // Opened before any received file is written: the publish's syncfs goes through it, and reports
+  // the writeback errors recorded since it was opened (a path opened at publish time could miss a
+  // failure of the batches written before).
+  const syncFd = native ? openSync(devPath, 'r') : undefined;
   try {
     const stageOpts: { maxEntryBytes: number; partPower?: number } = { maxEntryBytes: opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES };
     if (opts.partPower !== undefined) stageOpts.partPower = opts.partPower;
@@ -552,12 +557,12 @@ export async function receiveTar(
       if (g) g.push(s);
       else groups.set(key, [s]);
     }
-    const native = nativeAddon();
-    const counts = native ? await publishBatch(mgr, native, devPath, partDir, groups) : await publishEach(mgr, partDir, groups);
+    const counts = native && syncFd !== undefined ? await publishBatch(mgr, native, syncFd, partDir, groups) : await publishEach(mgr, partDir, groups);
     received = counts.received;
     skipped = counts.skipped;
     staged.length = 0;
   } finally {
+    if (syncFd !== undefined) closeSync(syncFd);
     await Promise.all(staged.map((s) => unlink(s.tmp).catch(() => undefined)));
   }
   return { received, skipped };
