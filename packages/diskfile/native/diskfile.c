@@ -345,13 +345,18 @@ static void reject_fs_error(napi_env env, napi_deferred deferred, int err, const
   napi_reject_deferred(env, deferred, fs_error(env, err, syscall, path));
 }
 
-static void free_link_job(napi_env env, link_job *job) {
-  if (job->body_ref != NULL) napi_delete_reference(env, job->body_ref);
+/* The strings a link job owns (a commit job's items are link jobs too). */
+static void free_link_strings(link_job *job) {
   free(job->path);
   free(job->tmp);
   free(job->target);
   free(job->journal);
   free(job->line);
+}
+
+static void free_link_job(napi_env env, link_job *job) {
+  if (job->body_ref != NULL) napi_delete_reference(env, job->body_ref);
+  free_link_strings(job);
   free(job);
 }
 
@@ -502,14 +507,7 @@ out:
 
 static void free_commit_job(napi_env env, commit_job *job) {
   if (job->data_ref != NULL) napi_delete_reference(env, job->data_ref);
-  for (uint32_t i = 0; job->items != NULL && i < job->count; i++) {
-    link_job *item = &job->items[i];
-    free(item->path);
-    free(item->tmp);
-    free(item->target);
-    free(item->journal);
-    free(item->line);
-  }
+  for (uint32_t i = 0; job->items != NULL && i < job->count; i++) free_link_strings(&job->items[i]);
   free(job->items);
   free(job->sync_dir);
   free(job);
