@@ -137,36 +137,46 @@ static int fsync_folder(link_job *job, const char *dir) {
   return 0;
 }
 
-/* Creates tmp (it must not exist) with the job's body, fdatasync'd if `sync`; -1 after a failure. */
-static int create_tmp(link_job *job, int sync) {
-  int fd = open(job->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+/*
+ * Creates path (it must not exist) with len bytes from p, fdatasync'd if `sync`, and closes it:
+ * 0, or an errno with *syscall naming the call that failed.
+ */
+static int write_new_file(const char *path, const char *p, size_t len, int sync, const char **syscall) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    fail(job, errno, "open", job->tmp);
-    return -1;
+    *syscall = "open";
+    return errno;
   }
-  const char *p = job->body;
-  size_t left = job->body_len;
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
+  int err = 0;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fail(job, n < 0 ? errno : EIO, "write", job->tmp);
-      close(fd);
-      return -1;
+      *syscall = "write";
+      err = n < 0 ? errno : EIO;
+      break;
     }
     p += n;
-    left -= (size_t)n;
+    len -= (size_t)n;
   }
-  if (sync && fdatasync(fd) != 0) {
-    fail(job, errno, "fdatasync", job->tmp);
-    close(fd);
-    return -1;
+  if (err == 0 && sync && fdatasync(fd) != 0) {
+    *syscall = "fdatasync";
+    err = errno;
   }
-  if (close(fd) != 0) {
-    fail(job, errno, "close", job->tmp);
-    return -1;
+  if (close(fd) != 0 && err == 0) {
+    *syscall = "close";
+    err = errno;
   }
-  return 0;
+  return err;
+}
+
+/* Creates tmp with the job's body, fdatasync'd if `sync`; -1 after a failure. */
+static int create_tmp(link_job *job, int sync) {
+  const char *syscall = NULL;
+  int err = write_new_file(job->tmp, job->body, job->body_len, sync, &syscall);
+  if (err == 0) return 0;
+  fail(job, err, syscall, job->tmp);
+  return -1;
 }
 
 /* One append of the job's line (a few bytes with O_APPEND: a single atomic write). */
@@ -639,26 +649,10 @@ static void write_files_execute(napi_env env, void *data) {
   batch_job *job = data;
   const char *body = job->data;
   for (uint32_t i = 0; i < job->count; i++) {
-    int fd = open(job->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      batch_fail(job, errno, "open", job->paths[i]);
-      return;
-    }
-    size_t left = job->lengths[i];
-    const char *p = body;
-    while (left > 0) {
-      ssize_t n = write(fd, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        batch_fail(job, n < 0 ? errno : EIO, "write", job->paths[i]);
-        close(fd);
-        return;
-      }
-      p += n;
-      left -= (size_t)n;
-    }
-    if (close(fd) != 0) {
-      batch_fail(job, errno, "close", job->paths[i]);
+    const char *syscall = NULL;
+    int err = write_new_file(job->paths[i], body, job->lengths[i], 0, &syscall);
+    if (err != 0) {
+      batch_fail(job, err, syscall, job->paths[i]);
       return;
     }
     body += job->lengths[i];
@@ -671,11 +665,10 @@ static int sync_filesystem(batch_job *job) {
     batch_fail(job, errno, "open", job->sync_dir);
     return -1;
   }
-  int rc = syncfs(fd);
-  int saved = errno;
+  int err = syncfs_of(fd);
   if (fd != job->sync_fd) close(fd);
-  if (rc != 0) {
-    batch_fail(job, saved, "syncfs", job->sync_dir);
+  if (err != 0) {
+    batch_fail(job, err, "syncfs", job->sync_dir);
     return -1;
   }
   return 0;

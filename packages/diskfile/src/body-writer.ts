@@ -45,12 +45,10 @@ export class BodyWriter {
   private dropped = 0;
 
   /**
+   * @param fd the tmp file; undefined: the body is small and held in memory, for the caller to
+   *   write whole (`takeWhole`, DiskFile.write).
    * @param keepCacheBytes a body larger than this is dropped from the page cache once flushed
    *   (Swift's `keep_cache_size`, though Swift drops every body it writes); undefined: never.
-   */
-  /**
-   * @param fd the tmp file; undefined: the body is small and held in memory (`held`), for the
-   *   caller to write whole (DiskFile.write).
    */
   constructor(
     private readonly fd: number | undefined,

@@ -346,15 +346,13 @@ export class DiskFile {
         closeQuietly(file.fd);
         removeQuietly(file.tmp);
       }
-      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
-      throw err;
+      throw this.asStorageError(err);
     }
     if (file) {
       try {
         await this.publishTmp(file.tmp, fileName(timestamp, 'data'));
       } catch (err) {
-        if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
-        throw err;
+        throw this.asStorageError(err);
       }
     } else await this.writeWhole(devPath, fileName(timestamp, 'data'), writer.takeWhole(trailer));
     return { etag, size };
@@ -410,11 +408,15 @@ export class DiskFile {
       }
       await this.publishTmp(tmp, name);
     } catch (err) {
-      if (isCode(err, 'ENOSPC')) throw new InsufficientStorageError(`${this.device} is full`);
-      throw err;
+      throw this.asStorageError(err);
     } finally {
       releaseBuffer(content);
     }
+  }
+
+  /** A full device (ENOSPC) is the client's 507; anything else as it is. */
+  private asStorageError(err: unknown): unknown {
+    return isCode(err, 'ENOSPC') ? new InsufficientStorageError(`${this.device} is full`) : err;
   }
 
   private async publishTmp(tmp: string, name: string, content?: Buffer): Promise<void> {
