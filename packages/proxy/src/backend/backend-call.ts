@@ -23,6 +23,7 @@ export interface CallOptions {
 }
 
 const RETRYABLE = new Set(['ECONNRESET', 'EPIPE']);
+const FINAL_INSTEAD_OF_CONTINUE = new Error('final response instead of 100 Continue');
 
 export class BackendCall {
   req!: http.ClientRequest;
@@ -122,8 +123,9 @@ export class BackendCall {
       clearTimeout(connTimer);
       res.on('error', (err) => this.fail(err));
       this.settleResponse(res);
-      // A final answer instead of 100 Continue: the caller sees it through `response`.
-      this.failContinue(new Error('final response instead of 100 Continue'));
+      // A final answer instead of 100 Continue: the caller sees it through `response`. One shared
+      // reason: a fresh Error per backend answer (its stack trace) showed in the GET profile.
+      this.failContinue(FINAL_INSTEAD_OF_CONTINUE);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connTimer);

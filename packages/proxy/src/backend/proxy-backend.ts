@@ -7,6 +7,7 @@
  * Header names in every BackendResponse are lower-case; `etag` is the bare md5 hex (no quotes).
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import { SwiftConf, Timestamp, backendPath, readBody, type Logger } from '@swiftlet/common';
 import { Ring } from '@swiftlet/ring';
 import { discard } from './backend-call.js';
@@ -205,7 +206,8 @@ export class ProxyBackend {
     account: string,
     container: string,
     object: string,
-    body: NodeJS.ReadableStream,
+    /** The body as a stream, or whole when the caller has it in memory (small bodies skip a read). */
+    body: NodeJS.ReadableStream | Buffer,
     headers: Record<string, string>,
     /** `bodyMd5`: the body's MD5 (hex), when the caller checks it before the body's last byte. */
     opts: { bodyMd5?: string } = {},
@@ -229,7 +231,7 @@ export class ProxyBackend {
       const slotHeaders = this.containerUpdateHeaders(account, container, nodes.length).map((h) => ({ ...base, ...h }));
       let answer: WriteAnswer;
       if (contentLength !== undefined && contentLength <= SMALL_PUT_BYTES) {
-        const whole = await readSmallBody(body, contentLength);
+        const whole = Buffer.isBuffer(body) ? (body.length === contentLength ? body : undefined) : await readSmallBody(body, contentLength);
         if (!whole) return { status: 499, headers: {} };
         answer = await putSmallToNodes(this.ctx, this.iterFor(ring, part, nodes, false), nodes.length, pathOf, slotHeaders, whole);
       } else answer = await putToNodes(this.ctx, {
@@ -237,7 +239,7 @@ export class ProxyBackend {
         replicas: nodes.length,
         pathOf,
         slotHeaders,
-        body,
+        body: Buffer.isBuffer(body) ? Readable.from(body.length > 0 ? [body] : []) : body,
         contentLength,
         ...(opts.bodyMd5 !== undefined ? { bodyMd5: opts.bodyMd5 } : {}),
       });

@@ -64,7 +64,7 @@ export class BucketRegistry {
   /** Records `account` as the owner if no one holds the name; true if this claim won. */
   async claim(bucket: string, account: string): Promise<boolean> {
     await this.ensure();
-    const r = await this.storage.putObject(this.account, REGISTRY_CONTAINER, bucket, Readable.from([]), {
+    const r = await this.storage.putObject(this.account, REGISTRY_CONTAINER, bucket, Buffer.alloc(0), {
       'Content-Length': '0',
       'Content-Type': 'application/x-swiftlet-bucket',
       'X-Object-Meta-Owner': account,

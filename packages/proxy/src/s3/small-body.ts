@@ -2,8 +2,8 @@
  * Request documents (CreateBucketConfiguration, Delete): read whole, bounded, through the same
  * verification as uploads (aws-chunked decoding, signed SHA-256).
  */
-import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './aws-chunked.js';
+import { collectThrough } from './collect-body.js';
 import { PayloadVerifier } from './payload-verifier.js';
 import { S3Error } from './s3-error.js';
 import type { S3Request } from './s3-request.js';
@@ -23,20 +23,11 @@ export async function readSmallBody(r: S3Request, maxBytes: number): Promise<Buf
     ...(Number.isFinite(declared) ? { expectedLength: declared } : {}),
     ...(mode === 'sha256' && r.auth.payloadSha256 ? { sha256Hex: r.auth.payloadSha256 } : {}),
   });
-  const pieces: Buffer[] = [];
-  let total = 0;
-  const collect = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<never> {
-    for await (const p of source) {
-      total += p.length;
-      if (total > maxBytes) throw new S3Error('MalformedXML', 'The XML you provided was too large');
-      pieces.push(p);
-    }
-  };
+  const tooLarge = (): S3Error => new S3Error('MalformedXML', 'The XML you provided was too large');
   try {
-    await (pipeline as (...streams: unknown[]) => Promise<void>)(r.req, ...stages, verifier, collect);
+    return await collectThrough(r.req, [...stages, verifier], { maxBytes, tooLarge });
   } catch (err) {
     if (err instanceof S3Error) throw err;
     throw verifier.failure ?? new S3Error('IncompleteBody', 'The request body terminated unexpectedly', { cause: err });
   }
-  return Buffer.concat(pieces);
 }

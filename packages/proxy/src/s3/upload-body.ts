@@ -8,6 +8,7 @@
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './aws-chunked.js';
+import { collectThrough } from './collect-body.js';
 import { checksumAlgorithmOfHeader, checksumFromHeaders, type ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from './checksums.js';
 import { PayloadVerifier, type PayloadChecks, type PayloadResult } from './payload-verifier.js';
 import { S3Error } from './s3-error.js';
@@ -23,6 +24,8 @@ export interface UploadBody {
   md5Hex?: string;
   /** The body to hand to the backend. */
   stream: Readable;
+  /** The same body, when it was read and verified whole before anything is sent (small bodies). */
+  whole?: Buffer;
   /** Resolves when the body has been fully read and verified (rejects with the S3Error). */
   done: Promise<PayloadResult>;
   /** The failure to answer, if any check failed (also after the backend answered). */
@@ -113,22 +116,19 @@ export async function openUploadBody(r: S3Request, opts: { maxObjectSizeBytes: n
 
   if (length !== undefined && length <= opts.verifyBufferBytes) {
     // Read and verify the whole (small) body first: the backend then gets a body already known good.
-    const pieces: Buffer[] = [];
-    const collect = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<never> {
-      for await (const piece of source) pieces.push(piece);
-    };
+    let body: Buffer;
     try {
-      await (pipeline as (...streams: unknown[]) => Promise<void>)(r.req, ...stages, collect);
+      body = await collectThrough(r.req, stages);
     } catch (err) {
       throw err instanceof S3Error ? err : (verifier.failure ?? incomplete(err));
     }
     const result = verifier.result as PayloadResult;
-    const body = Buffer.concat(pieces);
     return {
       length,
       ...(result.checksum ? { storedChecksum: result.checksum } : {}),
       ...(md5Hex ? { md5Hex } : {}),
       stream: Readable.from(body.length > 0 ? [body] : []),
+      whole: body,
       done: Promise.resolve(result),
       failure: () => undefined,
       abort: () => undefined,

@@ -66,7 +66,7 @@ async function ensureJanitorContainer(env: JanitorEnv): Promise<void> {
 /** Makes the janitor sweep `<bucket>+segments` of `account` from now on. */
 export async function rememberSegmentsContainer(env: JanitorEnv, account: string, bucket: string): Promise<void> {
   await ensureJanitorContainer(env);
-  const res = await env.storage.putObject(env.config.registryAccount, JANITOR_CONTAINER, `${account}/${bucket}`, Readable.from([]), {
+  const res = await env.storage.putObject(env.config.registryAccount, JANITOR_CONTAINER, `${account}/${bucket}`, Buffer.alloc(0), {
     'Content-Type': 'application/x-swiftlet-segments',
     'Content-Length': '0',
   });
@@ -221,7 +221,7 @@ export class MultipartJanitor {
       const rec = await storage.headObject(account, segments, recordName(key, uploadId));
       const meta: Record<string, string> = {};
       for (const [k, v] of Object.entries(rec.headers)) if (k.startsWith('x-object-meta-') || k.startsWith('x-object-sysmeta-')) meta[k] = v;
-      await storage.putObject(account, segments, recordName(key, uploadId), Readable.from([]), {
+      await storage.putObject(account, segments, recordName(key, uploadId), Buffer.alloc(0), {
         ...meta,
         'X-Object-Sysmeta-S3-Mpu-Manifest-Timestamp': current.headers['x-backend-timestamp'] ?? current.headers['x-timestamp'] ?? '0',
         'Content-Type': recordContentType('done'),

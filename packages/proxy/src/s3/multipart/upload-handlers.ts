@@ -89,7 +89,7 @@ async function openRecord(env: HandlerEnv, r: S3Request, bucket: string, key: st
 
 /** Writes (or rewrites) the record with its metadata and state. */
 async function putRecord(env: HandlerEnv, acct: string, bucket: string, key: string, uploadId: string, meta: Record<string, string>, state: UploadState): Promise<void> {
-  const res = await env.storage.putObject(acct, segmentsContainer(bucket), recordName(key, uploadId), Readable.from([]), {
+  const res = await env.storage.putObject(acct, segmentsContainer(bucket), recordName(key, uploadId), Buffer.alloc(0), {
     ...meta,
     'Content-Type': recordContentType(state),
     'Content-Length': '0',
@@ -389,7 +389,7 @@ export async function completeMultipartUpload(env: HandlerEnv, r: S3Request, buc
     ...manifestHeaders(manifest, etag),
     'Content-Length': String(body.length),
   };
-  const res = await env.storage.putObject(acct, bucket, key, Readable.from([body]), headers);
+  const res = await env.storage.putObject(acct, bucket, key, body, headers);
   if (res.status === 404) await requireBucket(env, r, bucket);
   if (!ok(res.status)) throw unavailable(res.status);
   const manifestTs = res.headers['x-backend-timestamp'] ?? res.headers['x-timestamp'] ?? '0';
