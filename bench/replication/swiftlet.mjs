@@ -152,7 +152,10 @@ async function countData(n) {
 }
 
 const result = { system: 'swiftlet', objects: OBJECTS, objectBytes: OBJECT_BYTES, partitions: parts, populateS };
-/** BENCH_CPU_PROF=<dir>: V8 CPU profiles of the replicators' in-sync passes. */
+/**
+ * BENCH_CPU_PROF=<dir>: V8 CPU profiles of the replicators' in-sync passes (and of their refill
+ * passes too with BENCH_CPU_PROF_REFILL=1).
+ */
 function cpuProfArgs() {
   return process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 }
@@ -184,7 +187,7 @@ try {
     const ta = Date.now();
     for (;;) {
       passes++;
-      const runs = await Promise.all(nodes.slice(1).map((n) => runReplicator(n)));
+      const runs = await Promise.all(nodes.slice(1).map((n) => runReplicator(n, process.env.BENCH_CPU_PROF_REFILL ? cpuProfArgs() : [])));
       for (const r of runs) {
         maxRss = Math.max(maxRss, r.maxRssKiB);
         replicatorsCpu += r.cpuS;

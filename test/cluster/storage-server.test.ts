@@ -4,11 +4,13 @@
  * database servers, and its refusals of bad command lines.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { binPath } from '@swiftlet/cluster';
+import { asyncPendingDirName } from '@swiftlet/object-server';
 import { s3Client, startS3Cluster, type S3Cluster } from '../s3/helpers.js';
 
 const run = promisify(execFile);
@@ -36,6 +38,16 @@ async function roundTrip(s3c: S3Cluster, bucket: string): Promise<void> {
   expect(buckets.Buckets?.map((b) => b.Name)).toContain(bucket);
 }
 
+/** An object row's backend path: /<device>/<partition>/<account>/<container>/<object>. */
+const OBJECT_ROW_PATH = /^\/[^/]+\/\d+\/[^/]+\/[^/]+\/.+/;
+
+function logLines(s3c: S3Cluster, node: number): Record<string, unknown>[] {
+  return readFileSync(join(s3c.cluster.dir, 'log', `storage-server-${node}.log`), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 describe('one process per storage node', () => {
   let s3c: S3Cluster;
   beforeAll(async () => {
@@ -47,6 +59,43 @@ describe('one process per storage node', () => {
     expect([...s3c.cluster.processes.keys()].sort()).toEqual(['proxy-server', 'storage-server-1', 'storage-server-2', 'storage-server-3']);
     for (const node of [1, 2, 3]) expect(childrenOf(s3c.cluster.processes.get(`storage-server-${node}`)!.pid)).toEqual([]);
     await roundTrip(s3c, 'pernode');
+  });
+
+  it("applies its object servers' container updates in-process: listings follow, no HTTP request to itself", async () => {
+    await roundTrip(s3c, 'inprocess');
+    // 3 nodes, 3 replicas: every object replica's node also holds a container replica, and the
+    // proxy pairs each object slot with the container replica of its own device.
+    let objectPuts = 0;
+    for (const node of s3c.cluster.nodes) {
+      const lines = logLines(s3c, node.index);
+      objectPuts += lines.filter((l) => l['component'] === 'object-server' && l['log'] === 'access' && l['method'] === 'PUT').length;
+      const rowUpdates = lines.filter((l) => l['component'] === 'container-server' && l['msg'] === 'request' && OBJECT_ROW_PATH.test(String(l['path'])));
+      expect(rowUpdates.map((l) => `${String(l['method'])} ${String(l['path'])}`)).toEqual([]);
+    }
+    expect(objectPuts).toBeGreaterThanOrEqual(6);
+  });
+
+  it('an in-process update the container server refuses (no such container) becomes an async pending', async () => {
+    const node = s3c.cluster.nodes[0]!;
+    const objectPath = `/${node.device}/3/AUTH_nobody/no-such-container/obj`;
+    const res = await fetch(`http://127.0.0.1:${node.ports.object}${objectPath}`, {
+      method: 'PUT',
+      body: 'orphan',
+      headers: {
+        'X-Timestamp': '1700000000.00000',
+        'Content-Type': 'text/plain',
+        'X-Container-Host': `127.0.0.1:${node.ports.container}`,
+        'X-Container-Device': node.device,
+        'X-Container-Partition': '5',
+      },
+    });
+    expect(res.status).toBe(201);
+    const pendings = join(node.devicesDir, node.device, asyncPendingDirName(0));
+    await expect.poll(() => (existsSync(pendings) ? readdirSync(pendings, { recursive: true }).length : 0), { timeout: 10_000 }).toBeGreaterThan(0);
+    const refused = logLines(s3c, node.index).find((l) => l['msg'] === 'container update refused' && String(l['path']).includes('no-such-container'));
+    expect(refused?.['status']).toBe(404);
+    // It went to the container server in-process, not over HTTP.
+    expect(logLines(s3c, node.index).filter((l) => l['component'] === 'container-server' && String(l['path']).includes('no-such-container'))).toEqual([]);
   });
 
   it('stops on SIGTERM with exit code 0', async () => {

@@ -8,3 +8,4 @@ export * from './backend-client.js';
 export * from './healthcheck.js';
 export { superviseWorkers } from './workers.js';
 export { canReleaseBuffers, pipeReleasing, releaseBuffer } from './release-buffer.js';
+export { localAddresses } from './local-addresses.js';

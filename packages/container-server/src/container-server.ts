@@ -7,6 +7,7 @@
  *   POST /_db_replicate/...                                                        (see db-replication.ts)
  *   GET  /healthcheck
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type Koa from 'koa';
 import {
   BadRequestError,
@@ -25,7 +26,7 @@ import { newOwnerInfo, type OwnerInfo, type RowDb } from './db/row-db.js';
 import { objectRowModel, type ObjectRow } from './db/row-model.js';
 import { createBaseApp, type AppState } from './http/app-base.js';
 import { DeviceDbs } from './http/devices.js';
-import { parseBackendPath } from './http/request-path.js';
+import { parseBackendPath, type BackendPath } from './http/request-path.js';
 import {
   CONTENT_TYPES,
   isoformat,
@@ -71,6 +72,12 @@ export interface ContainerServer {
   dbs: DeviceDbs<ObjectRow>;
   updater: AccountUpdater;
   replicator: DbReplicator<ObjectRow>;
+  /**
+   * An object row's PUT or DELETE made in-process, as the HTTP route would make it (same path
+   * parsing, checks and errors): the status that route would answer. For an object server running
+   * in the same process (swiftlet-storage-server), whose container updates then skip HTTP.
+   */
+  applyObjectUpdate(method: string, rawPath: string, headers: IncomingHttpHeaders): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -105,32 +112,49 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
     await next();
   });
 
+  /** An object row's PUT or DELETE (an object server's container update); its success status. */
+  const updateObjectRow = async (method: string, path: BackendPath, headers: IncomingHttpHeaders): Promise<number> => {
+    if (method !== 'PUT' && method !== 'DELETE') throw new StoreError(405, 'MethodNotAllowed', 'Method Not Allowed');
+    const db = await dbs.get(path.device);
+    const owner = ownerKey(path);
+    const ts = requiredTimestamp(headers);
+    const row: ObjectRow =
+      method === 'PUT'
+        ? {
+            ts: ts.internal,
+            deleted: false,
+            size: nonNegativeInt(headers, 'x-size'),
+            contentType: requiredString(headers, 'x-content-type'),
+            etag: requiredString(headers, 'x-etag'),
+            seq: 0,
+          }
+        : { ts: ts.internal, deleted: true, size: 0, contentType: '', etag: '', seq: 0 };
+    const changed = await db.queueRow(owner, path.object as string, row, { markAccountDirty: true, missing: () => new NotFoundError() });
+    if (changed) updater.schedule(db, owner);
+    return method === 'PUT' ? 201 : 204;
+  };
+
+  const applyObjectUpdate = async (method: string, rawPath: string, headers: IncomingHttpHeaders): Promise<number> => {
+    try {
+      const path = parseBackendPath(rawPath, 5, 5);
+      return await updateObjectRow(method, path, headers);
+    } catch (err) {
+      if (err instanceof StoreError) return err.status;
+      logger.error({ err, method, path: rawPath }, 'object row update failed');
+      return 500;
+    }
+  };
+
   app.use(async (ctx) => {
     const path = parseBackendPath(ctx.req.url ?? '/', 4, 5);
     if (path.container === undefined) throw new BadRequestError(`Invalid path: ${ctx.path}`);
+    if (path.object !== undefined) {
+      ctx.status = await updateObjectRow(ctx.method, path, ctx.req.headers);
+      return;
+    }
     const db = await dbs.get(path.device);
     const owner = ownerKey(path);
     const headers = ctx.req.headers;
-
-    if (path.object !== undefined) {
-      if (ctx.method !== 'PUT' && ctx.method !== 'DELETE') throw new StoreError(405, 'MethodNotAllowed', 'Method Not Allowed');
-      const ts = requiredTimestamp(headers);
-      const row: ObjectRow =
-        ctx.method === 'PUT'
-          ? {
-              ts: ts.internal,
-              deleted: false,
-              size: nonNegativeInt(headers, 'x-size'),
-              contentType: requiredString(headers, 'x-content-type'),
-              etag: requiredString(headers, 'x-etag'),
-              seq: 0,
-            }
-          : { ts: ts.internal, deleted: true, size: 0, contentType: '', etag: '', seq: 0 };
-      const changed = await db.queueRow(owner, path.object, row, { markAccountDirty: true, missing: () => new NotFoundError() });
-      if (changed) updater.schedule(db, owner);
-      ctx.status = ctx.method === 'PUT' ? 201 : 204;
-      return;
-    }
 
     switch (ctx.method) {
       case 'PUT': {
@@ -243,6 +267,7 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
     dbs,
     updater,
     replicator,
+    applyObjectUpdate,
     async close() {
       replicator.stop();
       await updater.stop();

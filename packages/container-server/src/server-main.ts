@@ -7,11 +7,16 @@ import { createLogger, type Logger } from '@swiftlet/common';
 import { ConfigFile } from '@swiftlet/common';
 import { loadDbServerConfig, unknownConfigKeys, type DbServerConfig, type ServerKind } from './config.js';
 import { createAccountServer } from './account-server.js';
-import { createContainerServer } from './container-server.js';
+import { createContainerServer, type ContainerServer } from './container-server.js';
 
 export interface RunningServer {
   server: Server;
   logger: Logger;
+  /** The address it listens on (bind_ip as configured, the port bound). */
+  bindIp: string;
+  bindPort: number;
+  /** A container server's in-process object row updates (ContainerServer.applyObjectUpdate). */
+  applyObjectUpdate?: ContainerServer['applyObjectUpdate'];
   stop(): Promise<void>;
 }
 
@@ -50,7 +55,9 @@ export async function startDbServer(
     })();
     return stopping;
   };
-  return { server, logger: log, stop };
+  const addr = server.address();
+  const bindPort = typeof addr === 'object' && addr ? addr.port : conf.bindPort;
+  return { server, logger: log, bindIp: conf.bindIp, bindPort, ...('applyObjectUpdate' in built ? { applyObjectUpdate: built.applyObjectUpdate } : {}), stop };
 }
 
 /** The container and account server bins: startDbServer, then SIGTERM/SIGINT stop it and exit 0. */

@@ -9,6 +9,7 @@ import type { DiskFileManager } from '@swiftlet/diskfile';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ObjectServerConfig } from './config.js';
+import type { LocalContainerServer } from './container-update.js';
 import { ObjectServerMetrics } from './metrics.js';
 import { ObjectController } from './object-controller.js';
 import { Recon } from './recon.js';
@@ -20,6 +21,8 @@ export interface ObjectServerDeps {
   swiftConf: SwiftConf;
   diskfiles: DiskFileManager;
   logger: Logger;
+  /** This process's container server, when it has one (swiftlet-storage-server). */
+  localContainer?: LocalContainerServer;
 }
 
 export interface ObjectServerApp {
@@ -40,7 +43,7 @@ export function createObjectServerApp(deps: ObjectServerDeps): ObjectServerApp {
   const { config, swiftConf, diskfiles, logger } = deps;
   const accessLog = logger.child({ log: 'access' });
   const metrics = new ObjectServerMetrics();
-  const objects = new ObjectController(config, swiftConf, diskfiles, logger, () => metrics.asyncPendingsWritten.inc());
+  const objects = new ObjectController(config, swiftConf, diskfiles, logger, () => metrics.asyncPendingsWritten.inc(), deps.localContainer);
   const replication = new ReplicationController(config, swiftConf, diskfiles, new RingCache(config.swiftDir));
   const recon = new Recon(config, diskfiles, logger);
   let inFlight = 0;

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { asyncPendingPath } from './async-pending.js';
 import { type ByteRange, evaluateConditions, parseRange } from './conditional.js';
 import type { ObjectServerConfig } from './config.js';
-import { containerNodesFromHeaders, updateContainers } from './container-update.js';
+import { containerNodesFromHeaders, updateContainers, type LocalContainerServer } from './container-update.js';
 import { withContainerUpdateOverrides } from './container-update-override.js';
 import { parseObjectPath, type ObjectPath } from './request-path.js';
 import {
@@ -88,6 +88,8 @@ export class ObjectController {
     private readonly diskfiles: DiskFileManager,
     private readonly logger: Logger,
     private readonly onAsyncPending: () => void = () => undefined,
+    /** This process's container server, when it has one (container-update.ts). */
+    private readonly localContainer?: LocalContainerServer,
   ) {
     this.allowedHeaders = new Set(config.allowedHeaders.map((h) => h.toLowerCase()));
   }
@@ -264,7 +266,7 @@ export class ObjectController {
       },
     };
     const pendingFile = asyncPendingPath(devicePath, policy, hash, timestamp);
-    const done = updateContainers(nodes, update, pendingFile, this.config, this.logger).then((r) => {
+    const done = updateContainers(nodes, update, pendingFile, this.config, this.logger, this.localContainer).then((r) => {
       if (r.failed > 0) this.onAsyncPending();
     });
     // Swift waits at most container_update_timeout, then answers; late failures still become

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { createObjectServerApp, type ObjectServerApp } from './app.js';
 import { objectServerConfig, type ObjectServerConfig } from './config.js';
 import { EXPECTS_CONTINUE } from './object-controller.js';
+import type { LocalContainerServer } from './container-update.js';
 
 export interface RunningObjectServer {
   readonly config: ObjectServerConfig;
@@ -20,7 +21,10 @@ export interface RunningObjectServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startObjectServer(configFile: string, opts: { logger?: Logger } = {}): Promise<RunningObjectServer> {
+export async function startObjectServer(
+  configFile: string,
+  opts: { logger?: Logger; localContainer?: LocalContainerServer } = {},
+): Promise<RunningObjectServer> {
   const conf = ConfigFile.load(configFile);
   const config = objectServerConfig(conf);
   const logger = opts.logger ?? createLogger('object-server', { level: config.logLevel });
@@ -42,7 +46,7 @@ export async function startObjectServer(configFile: string, opts: { logger?: Log
   if (!canReleaseBuffers()) logger.warn('body chunks wait for the garbage collector (this Node cannot detach an ArrayBuffer): more memory under large transfers');
   // Temporary files of writers that died (a crash, a kill) are removed before serving.
   await removeStaleTmp(config.devices, logger).catch((err: unknown) => logger.error({ err }, 'could not sweep stale tmp files'));
-  const app = createObjectServerApp({ config, swiftConf, diskfiles, logger });
+  const app = createObjectServerApp({ config, swiftConf, diskfiles, logger, ...(opts.localContainer ? { localContainer: opts.localContainer } : {}) });
   const handler = app.app.callback();
 
   const server = http.createServer(

@@ -7,6 +7,10 @@
  * memory; in the bench's 4-node cluster, one process per node instead of three gave 12-18 % more
  * small S3 PUTs (bench/RESULTS.md, S3 gateway).
  *
+ * The object server's container updates addressed to this process's container server are applied
+ * in-process, without an HTTP request (@swiftlet/object-server LocalContainerServer); the proxy
+ * pairs each object replica with the container replica of its own device where it can.
+ *
  * With the object server's `workers` > 1, this process runs the container and account servers and
  * supervises the object server's workers, which run the object server alone (the LevelDB of a
  * device belongs to one process).
@@ -14,9 +18,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigFile, createLogger, superviseWorkers } from '@swiftlet/common';
-import { loadDbServerConfig, startDbServer, type DbServerConfig } from '@swiftlet/container-server';
-import { objectServerConfig, startObjectServer } from '@swiftlet/object-server';
+import { ConfigFile, createLogger, localAddresses, superviseWorkers } from '@swiftlet/common';
+import { loadDbServerConfig, startDbServer, type DbServerConfig, type RunningServer } from '@swiftlet/container-server';
+import { objectServerConfig, startObjectServer, type LocalContainerServer } from '@swiftlet/object-server';
 
 export const USAGE = 'usage: swiftlet-storage-server [--object CONF] [--container CONF] [--account CONF]   (at least one)';
 
@@ -27,6 +31,18 @@ interface Stoppable {
 function fail(code: number, message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(code);
+}
+
+/**
+ * The container server of this process, for the object server's container updates addressed to
+ * it (@swiftlet/object-server LocalContainerServer): same address as a ring device's ip:port.
+ * Not with object server workers: they are other processes.
+ */
+function inProcessContainer(server: RunningServer): LocalContainerServer | undefined {
+  const apply = server.applyObjectUpdate;
+  if (apply === undefined) return undefined;
+  const addresses = localAddresses(server.bindIp);
+  return { serves: (node) => node.port === server.bindPort && addresses.has(node.ip), apply };
 }
 
 export async function runStorageServer(argv: string[]): Promise<void> {
@@ -79,10 +95,14 @@ export async function runStorageServer(argv: string[]): Promise<void> {
       // A forked worker of the object server: that server alone.
       running.push(await startObjectServer(object, { logger: createLogger('object-server', { level }) }));
     } else {
-      if (container !== undefined) running.push(await startDbServer('container', container, { conf: containerConf }));
+      const containerServer = container !== undefined ? await startDbServer('container', container, { conf: containerConf }) : undefined;
+      if (containerServer) running.push(containerServer);
       if (account !== undefined) running.push(await startDbServer('account', account, { conf: accountConf }));
       if (object !== undefined && workers > 1) running.push({ stop: superviseWorkers(workers, logger) });
-      else if (object !== undefined) running.push(await startObjectServer(object, { logger: createLogger('object-server', { level }) }));
+      else if (object !== undefined) {
+        const localContainer = containerServer && inProcessContainer(containerServer);
+        running.push(await startObjectServer(object, { logger: createLogger('object-server', { level }), ...(localContainer ? { localContainer } : {}) }));
+      }
       logger.info({ object, container, account, objectWorkers: object !== undefined && workers > 1 ? workers : 0 }, 'storage server running');
     }
   } catch (err) {

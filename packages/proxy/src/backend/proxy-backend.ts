@@ -14,6 +14,7 @@ import { discard } from './backend-call.js';
 import { withDefaults, type ProxyBackendConfig } from './config.js';
 import { BackendContext, newMetrics, type BackendMetrics } from './context.js';
 import { ErrorLimiter, type Clock, systemClock } from './error-limiter.js';
+import { pairContainerTargets } from './container-targets.js';
 import { answerHeaders, forwardableHeaders, unquoteEtag } from './headers.js';
 import { NodeIter, NodeTimings, sortPrimaries, type PlacedNode } from './node-iter.js';
 import { quorumSize } from './quorum.js';
@@ -172,8 +173,9 @@ export class ProxyBackend {
   }
 
   /** Per-slot container update targets (Swift's _backend_requests / num_container_updates). */
-  private containerUpdateHeaders(account: string, container: string, slots: number): OutgoingHttpHeaders[] {
-    const out: OutgoingHttpHeaders[] = Array.from({ length: slots }, () => ({}));
+  /** Each slot's X-Container-* headers (container-targets.ts): slot i is objectNodes[i]'s. */
+  private containerUpdateHeaders(account: string, container: string, objectNodes: readonly PlacedNode[]): OutgoingHttpHeaders[] {
+    const out: OutgoingHttpHeaders[] = objectNodes.map(() => ({}));
     let cpart: number;
     let cnodes: PlacedNode[];
     try {
@@ -182,16 +184,15 @@ export class ProxyBackend {
       this.logger.warn({ err: (err as Error).message }, 'no container ring: objects will not update container listings');
       return out;
     }
-    if (cnodes.length === 0 || slots === 0) return out;
-    const cq = quorumSize(cnodes.length);
-    const needed = Math.max(cq + slots - quorumSize(slots), cnodes.length);
-    for (let k = 0; k < needed; k++) {
-      const h = out[k % slots] as OutgoingHttpHeaders & Record<string, string>;
-      const c = cnodes[k % cnodes.length] as PlacedNode;
-      h['x-container-partition'] = String(cpart);
-      h['x-container-host'] = h['x-container-host'] ? `${h['x-container-host']},${c.ip}:${c.port}` : `${c.ip}:${c.port}`;
-      h['x-container-device'] = h['x-container-device'] ? `${h['x-container-device']},${c.device}` : c.device;
-    }
+    pairContainerTargets(objectNodes, cnodes).forEach((targets, s) => {
+      if (targets.length === 0) return;
+      const chosen = targets.map((t) => cnodes[t] as PlacedNode);
+      out[s] = {
+        'x-container-partition': String(cpart),
+        'x-container-host': chosen.map((c) => `${c.ip}:${c.port}`).join(','),
+        'x-container-device': chosen.map((c) => c.device).join(','),
+      };
+    });
     return out;
   }
 
@@ -228,7 +229,7 @@ export class ProxyBackend {
       }
       if (contentLength !== undefined) base['content-length'] = String(contentLength);
       else base['transfer-encoding'] = 'chunked';
-      const slotHeaders = this.containerUpdateHeaders(account, container, nodes.length).map((h) => ({ ...base, ...h }));
+      const slotHeaders = this.containerUpdateHeaders(account, container, nodes).map((h) => ({ ...base, ...h }));
       let answer: WriteAnswer;
       if (contentLength !== undefined && contentLength <= SMALL_PUT_BYTES) {
         const whole = Buffer.isBuffer(body) ? (body.length === contentLength ? body : undefined) : await readSmallBody(body, contentLength);
@@ -308,7 +309,7 @@ export class ProxyBackend {
       const base = forwardableHeaders(headers);
       base['x-timestamp'] = timestamp.internal;
       base['x-backend-storage-policy-index'] = String(policy);
-      const slotHeaders = this.containerUpdateHeaders(account, container, nodes.length).map((h) => ({ ...base, ...h }));
+      const slotHeaders = this.containerUpdateHeaders(account, container, nodes).map((h) => ({ ...base, ...h }));
       const a = await makeRequests(this.ctx, 'Object', this.iterFor(ring, part, nodes, false), nodes.length, 'DELETE', pathOf, slotHeaders);
       return { status: a.status, headers: { ...a.headers, 'x-timestamp': timestamp.normal } };
     });
@@ -323,7 +324,7 @@ export class ProxyBackend {
       const base = forwardableHeaders(headers);
       base['x-timestamp'] = timestamp.internal;
       base['x-backend-storage-policy-index'] = String(policy);
-      const slotHeaders = this.containerUpdateHeaders(account, container, nodes.length).map((h) => ({ ...base, ...h }));
+      const slotHeaders = this.containerUpdateHeaders(account, container, nodes).map((h) => ({ ...base, ...h }));
       const a = await makeRequests(this.ctx, 'Object', this.iterFor(ring, part, nodes, false), nodes.length, 'POST', pathOf, slotHeaders);
       return { status: a.status, headers: a.headers };
     });
