@@ -145,6 +145,10 @@ describe('object replicator', () => {
     for (const n of cluster.nodes.filter((x) => x !== wiped)) {
       const run = await cluster.replicate(n);
       expect(run.code, run.log.slice(-2000)).toBe(0);
+      // Every peer answer came in a batch fetched ahead; before a missing check (rsync), the peer
+      // is asked again, since another primary may have refilled it since.
+      const s = summaryOf(run)['stats'] as Record<string, number>;
+      expect(s['remote_hashes_refreshed'] ?? 0).toBe(s['rsync'] ?? 0);
     }
     for (const name of mine) {
       const got = await cluster.get(wiped, name);

@@ -352,14 +352,15 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         }
       }
     };
-    type Answer = { node: RingNode; remote?: Record<string, string>; same?: string; err?: unknown };
+    /** `batched`: the answer came from the pass's prefetch (hashes-prefetch.ts), not asked now. */
+    type Answer = { node: RingNode; remote?: Record<string, string>; same?: string; err?: unknown; batched?: boolean };
     const ask = async (node: RingNode): Promise<Answer> => {
       const fetched = await this.prefetch?.take(job, node);
       if (fetched !== undefined) {
         ctx.stats.inc('remote_hashes_batched');
         if ('same' in fetched) return { node, same: fetched.same };
         ctx.stats.inc('control_bytes', JSON.stringify(fetched.hashes).length);
-        return { node, remote: fetched.hashes };
+        return { node, remote: fetched.hashes, batched: true };
       }
       return askDirect(node);
     };
@@ -387,14 +388,14 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       if (ctx.signal.aborted) throw ctx.signal.reason as Error;
       ctx.progress();
       const next: RingNode[] = [];
-      const ok: { node: RingNode; remote: Record<string, string> }[] = [];
+      const ok: { node: RingNode; remote: Record<string, string>; batched?: boolean }[] = [];
       for (const r of results) {
         if (r.same !== undefined) {
           countDigestMatch(stats);
           continue;
         }
         if (r.remote) {
-          ok.push({ node: r.node, remote: r.remote });
+          ok.push({ node: r.node, remote: r.remote, ...(r.batched ? { batched: true } : {}) });
           continue;
         }
         stats.failure(r.node.replicationIp, r.node.device);
@@ -435,14 +436,26 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       // Peers of the local region at once; the peers of one remote region one after the other,
       // stopping at the first success: one sync per remote region per pass, the receiving region
       // spreads it (Swift).
-      const groups = new Map<string, { node: RingNode; remote: Record<string, string> }[]>();
+      const groups = new Map<string, { node: RingNode; remote: Record<string, string>; batched?: boolean }[]>();
       for (const o of ok) {
         const key = o.node.region === job.localDev.region ? `local-${o.node.id}` : `region-${o.node.region}`;
         groups.set(key, [...(groups.get(key) ?? []), o]);
       }
-      const syncOne = async ({ node, remote }: { node: RingNode; remote: Record<string, string> }): Promise<void> => {
+      const syncOne = async ({ node, remote, batched }: { node: RingNode; remote: Record<string, string>; batched?: boolean }): Promise<void> => {
         if (node.region !== job.localDev.region && syncedRegions.has(node.region)) return;
-        const suffixes = Object.keys(current).filter((s) => current[s] !== remote[s]);
+        let suffixes = Object.keys(current).filter((s) => current[s] !== remote[s]);
+        if (suffixes.length > 0 && batched) {
+          // A batch's answer may predate another primary's push to this peer in this same pass
+          // (a wiped device is refilled by both of its peers): ask it again, one small request,
+          // before both sides list every object of the partition for the missing check.
+          const fresh = await askDirect(node);
+          ctx.progress();
+          if (fresh.remote) {
+            const now = fresh.remote;
+            stats.inc('remote_hashes_refreshed');
+            suffixes = Object.keys(current).filter((s) => current[s] !== now[s]);
+          }
+        }
         if (suffixes.length === 0) {
           stats.inc('hashmatch');
           stats.inc('success');
