@@ -114,8 +114,8 @@ export function createContainerServer(conf: DbServerConfig, logger: Logger, opts
 
   /** An object row's PUT or DELETE (an object server's container update); its success status. */
   const updateObjectRow = async (method: string, path: BackendPath, headers: IncomingHttpHeaders): Promise<number> => {
-    if (method !== 'PUT' && method !== 'DELETE') throw new StoreError(405, 'MethodNotAllowed', 'Method Not Allowed');
     const db = await dbs.get(path.device);
+    if (method !== 'PUT' && method !== 'DELETE') throw new StoreError(405, 'MethodNotAllowed', 'Method Not Allowed');
     const owner = ownerKey(path);
     const ts = requiredTimestamp(headers);
     const row: ObjectRow =

@@ -16,7 +16,6 @@
  * between the claim and the container PUT leaves a row whose owner can still create (or delete)
  * the bucket; no one else can take it.
  */
-import { Readable } from 'node:stream';
 import type { Logger } from '@swiftlet/common';
 import { S3Error } from './s3-error.js';
 import type { S3Storage } from './storage.js';

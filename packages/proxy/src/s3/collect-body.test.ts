@@ -39,6 +39,15 @@ describe('collectThrough', () => {
     await expect(p).rejects.toThrow('too large');
   });
 
+  it('fails at once for a source destroyed before the read began, and destroys the stages', async () => {
+    const source = new PassThrough();
+    source.write('partial');
+    source.destroy();
+    const stage = new PassThrough();
+    await expect(collectThrough(source, [stage])).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    expect(stage.destroyed).toBe(true);
+  });
+
   it('fails when the source closes before its end (client gone)', async () => {
     const source = new PassThrough();
     const p = collectThrough(source, [new PassThrough()]);

@@ -7,6 +7,10 @@
  */
 import type { Readable, Transform } from 'node:stream';
 
+function prematureClose(): Error {
+  return Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 export function collectThrough(
   source: Readable,
   stages: readonly Transform[],
@@ -24,11 +28,17 @@ export function collectThrough(
       for (const s of streams) s.destroy(err);
       reject(err);
     };
+    // A client gone before the read began (the handler awaited a lookup first): its request was
+    // destroyed, and piping from it would never end nor fail.
+    if (source.destroyed || source.readableAborted) {
+      fail(prematureClose());
+      return;
+    }
     for (let i = 0; i + 1 < streams.length; i++) (streams[i] as Readable).pipe(streams[i + 1] as Transform);
     for (const s of streams) s.on('error', fail);
     // A client that goes away mid-body: the source closes without its end.
     source.once('close', () => {
-      if (!source.readableEnded) fail(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      if (!source.readableEnded) fail(prematureClose());
     });
     last.on('data', (piece: Buffer) => {
       total += piece.length;

@@ -449,12 +449,22 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
           // (a wiped device is refilled by both of its peers): ask it again, one small request,
           // before both sides list every object of the partition for the missing check.
           const fresh = await askDirect(node);
+          if (ctx.signal.aborted) throw ctx.signal.reason as Error;
           ctx.progress();
-          if (fresh.remote) {
-            const now = fresh.remote;
-            stats.inc('remote_hashes_refreshed');
-            suffixes = Object.keys(current).filter((s) => current[s] !== now[s]);
+          if (!fresh.remote) {
+            // As a failed first ask: a 507 hands the partition to the next handoff (next round).
+            stats.failure(node.replicationIp, node.device);
+            const extra = fresh.err instanceof PeerUnavailableError ? nextHandoff() : undefined;
+            if (extra) next.push(extra);
+            ctx.logger.child({ peer: peerName(node) }).warn(
+              { err: errText(fresh.err), next: extra ? peerName(extra) : undefined },
+              `replication of partition ${job.partition} to ${peerName(node)} failed`,
+            );
+            return;
           }
+          const now = fresh.remote;
+          stats.inc('remote_hashes_refreshed');
+          suffixes = Object.keys(current).filter((s) => current[s] !== now[s]);
         }
         if (suffixes.length === 0) {
           stats.inc('hashmatch');

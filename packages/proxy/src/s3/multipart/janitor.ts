@@ -16,7 +16,6 @@
  * The segments containers are found through rows `<account>/<bucket>` of the container
  * `multipart-buckets` in the registry account, written before a segments container is created.
  */
-import { Readable } from 'node:stream';
 import type { Logger } from '@swiftlet/common';
 import type { S3Config } from '../s3-config.js';
 import type { ObjectRow, S3Storage, SubdirRow } from '../storage.js';
