@@ -96,9 +96,16 @@ for (const n of nodes) {
   servers.push(await startProcess({ name: `object-server-${n.index}`, script: binPath('object-server'), program: 'object-server', args: [n.conf], healthUrl: `http://127.0.0.1:${n.port}/healthcheck` }));
 }
 
+/** In-sync passes made so far (BENCH_REPLICATOR_NODE_ARGS alternatives). */
+let passIndex = 0;
+
 function runReplicator(n, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M CPU_S %U %S', process.execPath, ...nodeArgs, binPath('object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
+    // BENCH_REPLICATOR_NODE_ARGS: extra node flags for the replicators (experiments); with
+    // alternatives separated by '|', in-sync pass i uses alternative i mod their count.
+    const alternatives = (process.env.BENCH_REPLICATOR_NODE_ARGS ?? '').split('|');
+    const extra = (alternatives[passIndex % alternatives.length] ?? '').split(' ').filter(Boolean);
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB %M CPU_S %U %S', process.execPath, ...extra, ...nodeArgs, binPath('object-replicator'), n.conf, '--once'], { env: programEnvironment('object-replicator'), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -166,6 +173,7 @@ async function inSyncPass(prof = []) {
   const cpu0 = serverCpu();
   const tb = Date.now();
   const four = await Promise.all(nodes.map((n) => runReplicator(n, prof)));
+  passIndex++;
   result.b_inSyncPassWallS = (Date.now() - tb) / 1000;
   result.b_objectServersCpuS = Math.round((serverCpu() - cpu0) * 100) / 100;
   result.b_replicatorsCpuS = Math.round(four.reduce((a, r) => a + r.cpuS, 0) * 100) / 100;
@@ -176,7 +184,15 @@ async function inSyncPass(prof = []) {
 
 try {
   if (INSYNC_ONLY) {
-    result.maxRssMiB = Math.round((await inSyncPass(cpuProfArgs())) / 1024);
+    // B_RUNS passes (default 1); every run listed, the figure is the last.
+    const runs = [];
+    let maxRss = 0;
+    for (let i = 0; i < Number(process.env.B_RUNS ?? 1); i++) {
+      maxRss = Math.max(maxRss, await inSyncPass(i === 0 ? cpuProfArgs() : []));
+      runs.push([result.b_inSyncPassWallS, result.b_replicatorsCpuS, result.b_objectServersCpuS]);
+    }
+    result.b_runs = runs;
+    result.maxRssMiB = Math.round(maxRss / 1024);
   } else {
     // (a) + (c): d1 holds nothing (its copies were never written: the same as a wiped device).
     let maxRss = 0;
