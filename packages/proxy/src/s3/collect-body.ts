@@ -28,6 +28,8 @@ export function collectThrough(
       for (const s of streams) s.destroy(err);
       reject(err);
     };
+    // Listening first: fail() destroys every stream with the error, which each then emits.
+    for (const s of streams) s.on('error', fail);
     // A client gone before the read began (the handler awaited a lookup first): its request was
     // destroyed, and piping from it would never end nor fail.
     if (source.destroyed || source.readableAborted) {
@@ -35,7 +37,6 @@ export function collectThrough(
       return;
     }
     for (let i = 0; i + 1 < streams.length; i++) (streams[i] as Readable).pipe(streams[i + 1] as Transform);
-    for (const s of streams) s.on('error', fail);
     // A client that goes away mid-body: the source closes without its end.
     source.once('close', () => {
       if (!source.readableEnded) fail(prematureClose());
