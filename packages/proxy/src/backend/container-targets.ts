@@ -17,6 +17,13 @@ interface Located {
   device: string;
 }
 
+/** Object replica and container replica, from the best pairing to any. */
+const PAIRINGS: readonly ((o: Located, c: Located) => boolean)[] = [
+  (o, c) => o.ip === c.ip && o.device === c.device,
+  (o, c) => o.ip === c.ip,
+  () => true,
+];
+
 /** For each slot, the container replicas it updates (indexes into `containerNodes`). */
 export function pairContainerTargets(objectNodes: readonly Located[], containerNodes: readonly Located[]): number[][] {
   const slots = objectNodes.length;
@@ -27,12 +34,7 @@ export function pairContainerTargets(objectNodes: readonly Located[], containerN
   for (let k = 0; k < needed; k++) (room[k % slots] as number)++;
   const targets = Array.from({ length: needed }, (_, k) => k % containerNodes.length);
   const placed = targets.map(() => false);
-  const matches: ((o: Located, c: Located) => boolean)[] = [
-    (o, c) => o.ip === c.ip && o.device === c.device,
-    (o, c) => o.ip === c.ip,
-    () => true,
-  ];
-  for (const match of matches) {
+  for (const match of PAIRINGS) {
     targets.forEach((t, k) => {
       if (placed[k]) return;
       const c = containerNodes[t] as Located;

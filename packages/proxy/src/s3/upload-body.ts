@@ -5,7 +5,7 @@
  * the backend sees a byte; larger ones stream, with the verifier holding back the last piece so
  * that a failed check leaves the backend PUT short and nothing is stored.
  */
-import { Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './aws-chunked.js';
 import { collectThrough } from './collect-body.js';
@@ -22,10 +22,8 @@ export interface UploadBody {
   storedChecksum?: { algorithm: ChecksumAlgorithm; value: string };
   /** Content-MD5 as hex, to let the object servers check it too. */
   md5Hex?: string;
-  /** The body to hand to the backend. */
-  stream: Readable;
-  /** The same body, when it was read and verified whole before anything is sent (small bodies). */
-  whole?: Buffer;
+  /** The body to hand to the backend: a stream, or the whole body read and verified first (small bodies). */
+  stream: Readable | Buffer;
   /** Resolves when the body has been fully read and verified (rejects with the S3Error). */
   done: Promise<PayloadResult>;
   /** The failure to answer, if any check failed (also after the backend answered). */
@@ -127,8 +125,7 @@ export async function openUploadBody(r: S3Request, opts: { maxObjectSizeBytes: n
       length,
       ...(result.checksum ? { storedChecksum: result.checksum } : {}),
       ...(md5Hex ? { md5Hex } : {}),
-      stream: Readable.from(body.length > 0 ? [body] : []),
-      whole: body,
+      stream: body,
       done: Promise.resolve(result),
       failure: () => undefined,
       abort: () => undefined,

@@ -372,6 +372,21 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
         },
         (err: unknown) => ({ node, err }),
       );
+    /** A peer that could not say what it holds: counted, logged; a 507 puts the next handoff in `next`. */
+    const failedAsk = (r: Answer, next: RingNode[]): void => {
+      stats.failure(r.node.replicationIp, r.node.device);
+      const log = ctx.logger.child({ peer: peerName(r.node) });
+      if (r.err instanceof PeerUnavailableError) {
+        const extra = nextHandoff();
+        log.warn(
+          { next: extra ? peerName(extra) : undefined },
+          extra ? `peer answered 507; trying handoff ${peerName(extra)}` : 'peer answered 507; ran out of handoffs',
+        );
+        if (extra) next.push(extra);
+      } else {
+        log.error({ err: errText(r.err) }, `replication of partition ${job.partition} to ${peerName(r.node)} failed`);
+      }
+    };
     const syncedRegions = new Set<number>();
     let round = peers;
     // Without digests the local hashes are read while the peers answer; with them, only when a
@@ -398,18 +413,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
           ok.push({ node: r.node, remote: r.remote, ...(r.batched ? { batched: true } : {}) });
           continue;
         }
-        stats.failure(r.node.replicationIp, r.node.device);
-        const log = ctx.logger.child({ peer: peerName(r.node) });
-        if (r.err instanceof PeerUnavailableError) {
-          const extra = nextHandoff();
-          log.warn(
-            { next: extra ? peerName(extra) : undefined },
-            extra ? `peer answered 507; trying handoff ${peerName(extra)}` : 'peer answered 507; ran out of handoffs',
-          );
-          if (extra) next.push(extra);
-        } else {
-          log.error({ err: errText(r.err) }, `replication of partition ${job.partition} to ${peerName(r.node)} failed`);
-        }
+        failedAsk(r, next);
       }
       if (ok.length === 0) {
         round = next;
@@ -453,13 +457,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
           ctx.progress();
           if (!fresh.remote) {
             // As a failed first ask: a 507 hands the partition to the next handoff (next round).
-            stats.failure(node.replicationIp, node.device);
-            const extra = fresh.err instanceof PeerUnavailableError ? nextHandoff() : undefined;
-            if (extra) next.push(extra);
-            ctx.logger.child({ peer: peerName(node) }).warn(
-              { err: errText(fresh.err), next: extra ? peerName(extra) : undefined },
-              `replication of partition ${job.partition} to ${peerName(node)} failed`,
-            );
+            failedAsk(fresh, next);
             return;
           }
           const now = fresh.remote;
