@@ -29,6 +29,9 @@ if [ "${INSYNC_ONLY:-}" = 1 ]; then
   rm -rf "$OUT"
   exit 0
 fi
+# The population was written without fsync: its writeback must not fall into the timed refill
+# (swiftlet.mjs does the same).
+sync
 t0=$(now); passes=0
 while :; do
   passes=$((passes+1))

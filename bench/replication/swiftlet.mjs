@@ -7,7 +7,7 @@
 //   (c) bytes the replicators sent (tar streams + missing-check/REPLICATE bodies) vs the bytes missing
 // Prints one JSON line with the figures. Usage: node swiftlet.mjs [objects=10000] [objectBytes=4096]
 // INSYNC_ONLY=1: d1 gets its replicas too and only (b) is measured (for (d), growth with objects).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -199,6 +199,11 @@ try {
     let bytesSent = 0;
     let passes = 0;
     let replicatorsCpu = 0;
+    /** The senders' pass counters summed (requests made, suffixes synced...). */
+    const refillStats = {};
+    // The population was written without fsync: its writeback must not fall into the timed
+    // refill (swift.sh does the same).
+    execFileSync('sync');
     const serversCpu0 = servers.reduce((a, s) => a + cpuSeconds(s.pid), 0);
     const ta = Date.now();
     for (;;) {
@@ -208,6 +213,7 @@ try {
         maxRss = Math.max(maxRss, r.maxRssKiB);
         replicatorsCpu += r.cpuS;
         bytesSent += (r.summary.stats.bytes_sent ?? 0) + (r.summary.stats.control_bytes ?? 0);
+        for (const [k, v] of Object.entries(r.summary.stats)) if (typeof v === 'number') refillStats[k] = (refillStats[k] ?? 0) + v;
       }
       const { count } = await countData(nodes[0]);
       if (count >= OBJECTS || passes >= 6) break;
@@ -216,6 +222,7 @@ try {
     result.a_passes = passes;
     result.a_objectServersCpuS = Math.round((servers.reduce((a, s) => a + cpuSeconds(s.pid), 0) - serversCpu0) * 100) / 100;
     result.a_replicatorsCpuS = Math.round(replicatorsCpu * 100) / 100;
+    result.a_stats = refillStats;
     const after = await countData(nodes[0]);
     result.a_restored = after.count;
     result.c_bytesSent = bytesSent;

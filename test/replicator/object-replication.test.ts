@@ -86,6 +86,8 @@ describe('object replicator', () => {
     expect(stale.code, stale.log.slice(-2000)).toBe(0);
     const s = summaryOf(stale)['stats'] as Record<string, number>;
     expect([s['rsync'], s['files_sent'] ?? 0]).toEqual([2, 0]);
+    // Its peers hold the suffix (differently): each sync asked what they lack first.
+    expect(s['missing_check_skipped'] ?? 0).toBe(0);
     expect(await Promise.all([p2, p3].map(recalcs))).toEqual(before);
     // p2 pushes the newer copy to p1, which rehashes within the push: no separate REPLICATE.
     const p1Before = await recalcs(p1);
@@ -149,6 +151,8 @@ describe('object replicator', () => {
       // is asked again, since another primary may have refilled it since.
       const s = summaryOf(run)['stats'] as Record<string, number>;
       expect(s['remote_hashes_refreshed'] ?? 0).toBe(s['rsync'] ?? 0);
+      // The wiped device holds none of the suffixes: every file is wanted, so no sync asked.
+      expect(s['missing_check_skipped'] ?? 0).toBe(s['rsync'] ?? 0);
     }
     for (const name of mine) {
       const got = await cluster.get(wiped, name);

@@ -181,8 +181,10 @@ describe('suffix hash cache', () => {
     // pass must notice (hashes changed) and start over instead of storing its older view.
     await df.write(T(NOW - 3), {}, bodyOf('x'), {});
     let attempts = 0;
+    // The two-step path (header, points 4 and 7): another pass can take the lock meanwhile.
     first = await getPartitionHashes(dir, {
       ...opts,
+      lockedRehashMax: 0,
       afterRehash: async (attempt) => {
         attempts = attempt + 1;
         if (attempt === 0) {
@@ -203,6 +205,7 @@ describe('suffix hash cache', () => {
     attempts = 0;
     first = await getPartitionHashes(dir, {
       ...opts,
+      lockedRehashMax: 0,
       afterRehash: async (attempt) => {
         attempts = attempt + 1;
         if (attempt === 0) {
@@ -215,6 +218,64 @@ describe('suffix hash cache', () => {
     const tombstoned = md5(`${hash}:${T(NOW).internal}.ts\n`);
     expect(first.hashes[s]).toBe(tombstoned);
     expect((await getPartitionHashes(dir, opts)).hashes[s]).toBe(tombstoned);
+  });
+
+  it('a small rehash is made in one hold of the lock: one write of `hashes`, the same hashes as the two steps, a write landing meanwhile kept for the next pass', async () => {
+    const opts = { nowS: NOW, reclaimAgeS: 604800, listdir: false };
+    const dir = partDir(tree, 7);
+    const generation = async (): Promise<number> => (JSON.parse(await readFile(join(dir, 'hashes'), 'utf8')) as { generation: number }).generation;
+    const names = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    for (const n of names.slice(0, 3)) await put(tree, 7, n, NOW - 20);
+    await getPartitionHashes(dir, opts);
+    // Three writes, three journaled suffixes: one pass, one write of `hashes` (the two steps make
+    // two: the consolidation's, then the write-back).
+    for (const n of names.slice(3)) await put(tree, 7, n, NOW - 10);
+    let g = await generation();
+    const one = await getPartitionHashes(dir, opts);
+    expect(await generation()).toBe(g + 1);
+    expect(one.hashes).toEqual(await fromDisk(tree, 7));
+    expect((await readdir(dir)).filter((n) => n.startsWith('hashes') || n.startsWith('.'))).toEqual(['hashes']);
+    for (const n of names) await tree.mgr.diskFile('sda', 7, 0, 'a', 'c', n).writeMeta(T(NOW - 5), {});
+    g = await generation();
+    const two = await getPartitionHashes(dir, { ...opts, lockedRehashMax: 0 });
+    expect(await generation()).toBe(g + 2);
+    expect(two.hashes).toEqual(await fromDisk(tree, 7));
+    // Over the bound: the two steps.
+    for (const n of names) await tree.mgr.diskFile('sda', 7, 0, 'a', 'c', n).writeMeta(T(NOW - 4), {});
+    g = await generation();
+    expect((await getPartitionHashes(dir, { ...opts, lockedRehashMax: names.length - 1 })).hashes).toEqual(await fromDisk(tree, 7));
+    expect(await generation()).toBe(g + 2);
+    // A write while the lock is held (writers never take it): journaled anew, hashed next pass.
+    const df = tree.mgr.diskFile('sda', 7, 0, 'a', 'c', 'o1');
+    await df.writeMeta(T(NOW - 3), {});
+    const stale = await getPartitionHashes(dir, {
+      ...opts,
+      afterRehash: async () => {
+        await df.writeTombstone(T(NOW - 2));
+      },
+    });
+    expect(stale.hashes[df.suffix]).toBe(md5(`${df.hash}:${T(NOW - 3).internal}.meta${T(NOW - 20).internal}.data\n`));
+    expect((await getPartitionHashes(dir, opts)).hashes[df.suffix]).toBe(md5(`${df.hash}:${T(NOW - 2).internal}.ts\n`));
+    expect((await getPartitionHashes(dir, opts)).hashes).toEqual(await fromDisk(tree, 7));
+  });
+
+  it('a one-hold rehash that fails leaves the journal it took for the next pass', async () => {
+    const opts = { nowS: NOW, reclaimAgeS: 604800, listdir: false };
+    const dir = partDir(tree, 8);
+    await put(tree, 8, 'a', NOW - 20);
+    await getPartitionHashes(dir, opts);
+    const df = tree.mgr.diskFile('sda', 8, 0, 'a', 'c', 'a');
+    await df.writeTombstone(T(NOW - 10));
+    await expect(
+      getPartitionHashes(dir, {
+        ...opts,
+        afterRehash: () => Promise.reject(new Error('injected')),
+      }),
+    ).rejects.toThrow('injected');
+    // The journal was taken (renamed to the consuming file) and not written back.
+    expect((await readdir(dir)).sort()).toContain('hashes.invalid.consuming');
+    expect((await getPartitionHashes(dir, opts)).hashes[df.suffix]).toBe(md5(`${df.hash}:${T(NOW - 10).internal}.ts\n`));
+    expect(await readdir(dir)).not.toContain('hashes.invalid.consuming');
   });
 
   it('an emptied suffix disappears from disk and from the map', async () => {

@@ -16,8 +16,8 @@
  *    the writer appends again to the new journal. The open fd keeps the inode alive, so an inode
  *    number cannot be reused under the comparison.
  * 2. Consolidation (under the partition lock, `partition-lock.ts`) *renames* `hashes.invalid` to
- *    `hashes.invalid.consuming`, reads it, writes `hashes` with those suffixes null (durably: tmp,
- *    fsync, rename, fsync dir), and only then unlinks the consuming file. A crash in between leaves
+ *    `hashes.invalid.consuming`, reads it, writes `hashes` with those suffixes null (tmp file,
+ *    rename over `hashes`), and only then unlinks the consuming file. A crash in between leaves
  *    the consuming file, which the next consolidation reads first. Truncation is never used, so an
  *    append can never fall between a read and a truncate.
  * 3. A write appends its suffix before publishing the file (crash safety, as Swift) AND after
@@ -35,21 +35,39 @@
  * 5. Cost: a write does open + 2 writes + fstat + stat + close on the journal and takes no lock
  *    (in its thread-pool job with the native module: native/diskfile.c does points 1 and 3 the
  *    same way);
- *    the lock (O_EXCL create + write + unlink of `.lock`) is taken twice per getHashes pass that
- *    has something to consolidate or rehash; a settled partition is read without it
- *    (settledHashes).
+ *    the lock (O_EXCL create + write + unlink of `.lock`) is taken once (point 7) or twice per
+ *    getHashes pass that has something to consolidate or rehash; a settled partition is read
+ *    without it (settledHashes).
+ * 6. No write of `hashes` is fsync'd (Swift fsyncs every hashes.pkl and its folder). A crash
+ *    leaves a prefix of each process's renames and unlinks (ext4's and xfs's journals commit in
+ *    order; the power-loss note below relies on the same), so the one state that would lose an
+ *    invalidation, the consuming file unlinked while `hashes` is still the older file, cannot be
+ *    reached: that unlink comes after the rename that put the nulls in place. The renamed file
+ *    itself holds the new text or, if its data had not reached the disk, zeros or nothing, which
+ *    does not parse: a full rebuild, a cost and never a stale hash. A lost write-back leaves the
+ *    consolidated nulls: a rehash. The fsyncs cost a refill's receiver ~5 ms per push (p50),
+ *    waiting on the filesystem's journal commit.
+ * 7. A pass with little to rehash (at most `lockedRehashMax` suffixes, 64 by default: a push's
+ *    or a write's few) makes its consolidation, rehash and write-back in one hold of the lock, and
+ *    writes `hashes` once, before it unlinks the consuming file. Nothing can change `hashes`
+ *    meanwhile, so point 4's check has nothing to catch; the rehash follows the journal's rename,
+ *    so it sees every file whose second entry the consumed journal holds (point 3), and later
+ *    entries wait in the new journal. A failure or a crash before the unlink leaves the consuming
+ *    file for the next consolidation. Two lock files, a write of `hashes` and the rereads of the
+ *    two-step path are saved, each a wait on the filesystem's journal under a replication load.
+ *    A crash's leftover consuming file or a larger rehash take the two steps; an invalid cache
+ *    (a partition a push has just made) is rebuilt in one hold when it has few suffixes.
  * Power loss: journal appends are not fsync'd; we rely on ext4/xfs ordering metadata operations of
  * one process (data=ordered: the appended block is on disk before the later link's transaction
  * commits). The hash folder fsync after the link commits both.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
-import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurable } from '@swiftlet/common';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, SUFFIX_RE } from './layout.js';
 import { cleanupHashDir, isCode, stateSignature } from './ondisk.js';
-import { openFd } from './io.js';
+import { openFd, replaceSmallFile } from './io.js';
 import { withLock } from './partition-lock.js';
 
 /** open(2) flags of a journal append that must not create the journal. */
@@ -144,16 +162,7 @@ export function serializeHashes(cache: HashesCache, nowS: number): string {
 const DIGEST_HEAD = Buffer.alloc(128);
 const DIGEST_PREFIX_RE = /^\{"version":1,"generation":\d+,"valid":true,"digest":"([0-9a-f]{32})"/;
 
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return null;
-    throw err;
-  }
-}
-
-/** readText's direct form (io.ts: a settled partition's reads are direct calls). */
+/** A small file's text, null if absent (a direct read, io.ts). */
 function readTextSync(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
@@ -226,10 +235,10 @@ function lockPath(partDir: string): string {
 export async function consolidate(partDir: string, nowS: number): Promise<{ cache: HashesCache; text: string | null }> {
   const hashesPath = join(partDir, HASHES_FILE);
   const consumingPath = join(partDir, CONSUMING_FILE);
-  let text = await readText(hashesPath);
+  let text = readTextSync(hashesPath);
   const cache = parseHashes(text);
   for (;;) {
-    let entries = await readText(consumingPath);
+    let entries = readTextSync(consumingPath);
     const leftover = entries !== null;
     if (!leftover) {
       try {
@@ -238,7 +247,7 @@ export async function consolidate(partDir: string, nowS: number): Promise<{ cach
         if (isCode(err, 'ENOENT')) break;
         throw err;
       }
-      entries = (await readText(consumingPath)) ?? '';
+      entries = readTextSync(consumingPath) ?? '';
     }
     let consumed = false;
     for (const line of (entries ?? '').split('\n')) {
@@ -252,7 +261,7 @@ export async function consolidate(partDir: string, nowS: number): Promise<{ cach
     if (consumed) {
       cache.generation += 1;
       text = serializeHashes(cache, nowS);
-      await writeFileDurable(hashesPath, text);
+      await replaceSmallFile(hashesPath, text);
     }
     await unlink(consumingPath).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
@@ -270,7 +279,7 @@ export async function consolidate(partDir: string, nowS: number): Promise<{ cach
 export async function hashSuffix(suffixDir: string, nowS: number, reclaimAgeS: number): Promise<string | undefined> {
   let names: string[];
   try {
-    names = await readdir(suffixDir);
+    names = readdirSync(suffixDir);
   } catch (err) {
     if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return undefined;
     throw err;
@@ -309,7 +318,15 @@ export interface GetHashesOptions {
   recalculate?: string[];
   /** Suffixes hashed at once. */
   concurrency?: number;
-  /** Tests: runs after the rehash, before the write-back (to interleave other writers). */
+  /**
+   * Rehashes of at most this many suffixes are made in one hold of the lock (header, point 7);
+   * default 64; 0: always the two steps.
+   */
+  lockedRehashMax?: number;
+  /**
+   * Tests: runs after the rehash, before the write-back (to interleave other writers); in the
+   * one-hold path, with the lock held.
+   */
   afterRehash?: (attempt: number) => Promise<void>;
 }
 
@@ -319,11 +336,14 @@ export interface GetHashesResult {
   hashed: number;
 }
 
-async function listSuffixDirs(partDir: string): Promise<string[]> {
-  const names = await readdir(partDir).catch((err: unknown) => {
-    if (isCode(err, 'ENOENT')) return [] as string[];
+function listSuffixDirs(partDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(partDir);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return [];
     throw err;
-  });
+  }
   return names.filter((n) => SUFFIX_RE.test(n));
 }
 
@@ -388,19 +408,89 @@ export function settledDigest(partDir: string): string | undefined {
   return hashes === undefined ? undefined : hashesDigest(hashes);
 }
 
+const LOCKED_REHASH_MAX = 64;
+
+/** Rehashes `todo` (null entries of `hashes`), `concurrency` suffixes at a time. */
+async function rehashSuffixes(partDir: string, hashes: Map<string, string | null>, todo: readonly string[], opts: GetHashesOptions): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < todo.length) {
+      const s = todo[next++] as string;
+      const h = await hashSuffix(join(partDir, s), opts.nowS, opts.reclaimAgeS);
+      if (h === undefined) hashes.delete(s);
+      else hashes.set(s, h);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, todo.length) }, worker));
+}
+
+function sortedHashes(hashes: Map<string, string | null>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const s of [...hashes.keys()].sort()) result[s] = hashes.get(s) as string;
+  return result;
+}
+
+/**
+ * Under the lock: consolidation, rehash and write-back at once (header, point 7). Undefined, with
+ * nothing changed, when the partition is not in that case.
+ */
+async function rehashInOneHold(partDir: string, opts: GetHashesOptions, max: number): Promise<GetHashesResult | undefined> {
+  const journalPath = join(partDir, INVALID_FILE);
+  const consumingPath = join(partDir, CONSUMING_FILE);
+  if (statSync(consumingPath, { throwIfNoEntry: false }) !== undefined) return undefined;
+  const hashesPath = join(partDir, HASHES_FILE);
+  const cache = parseHashes(readTextSync(hashesPath));
+  // An invalid cache (none yet: a partition a push has just made) is rebuilt from the listing.
+  const hashes = cache.valid ? new Map(cache.hashes) : new Map<string, string | null>();
+  const nullify = (suffixes: Iterable<string>): void => {
+    for (const s of suffixes) if (SUFFIX_RE.test(s)) hashes.set(s, null);
+  };
+  nullify(opts.recalculate ?? []);
+  if (opts.listdir || !cache.valid) nullify(listSuffixDirs(partDir).filter((s) => !hashes.has(s)));
+  // Sized before the journal is taken, so that a larger pass leaves everything to the two steps.
+  const pending = new Set((readTextSync(journalPath) ?? '').split('\n'));
+  let todoCount = 0;
+  for (const [s, h] of hashes) if (h === null || pending.has(s)) todoCount++;
+  for (const s of pending) if (SUFFIX_RE.test(s) && !hashes.has(s)) todoCount++;
+  if (todoCount > max) return undefined;
+  let took = true;
+  try {
+    await rename(journalPath, consumingPath);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+    took = false;
+  }
+  if (took) nullify((readTextSync(consumingPath) ?? '').split('\n'));
+  const todo = [...hashes].filter(([, h]) => h === null).map(([s]) => s);
+  if (todo.length === 0 && !took) return { hashes: sortedHashes(hashes), hashed: 0 };
+  await rehashSuffixes(partDir, hashes, todo, opts);
+  await opts.afterRehash?.(0);
+  await replaceSmallFile(hashesPath, serializeHashes({ valid: true, generation: cache.generation + 1, hashes }, opts.nowS));
+  if (took) {
+    await unlink(consumingPath).catch((err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    });
+  }
+  return { hashes: sortedHashes(hashes), hashed: todo.length };
+}
+
 /** Swift's get_hashes for a partition folder that exists (throws ENOENT-coded errors otherwise). */
 export async function getPartitionHashes(partDir: string, opts: GetHashesOptions): Promise<GetHashesResult> {
-  const concurrency = opts.concurrency ?? 4;
   if ((opts.recalculate ?? []).length === 0) {
     const settled = settledHashes(partDir, opts.listdir);
     if (settled !== undefined) return { hashes: settled, hashed: 0 };
+  }
+  const max = opts.lockedRehashMax ?? LOCKED_REHASH_MAX;
+  if (max > 0) {
+    const done = await withLock(lockPath(partDir), () => rehashInOneHold(partDir, opts, max));
+    if (done !== undefined) return done;
   }
   for (let attempt = 0; ; attempt++) {
     const snap = await withLock(lockPath(partDir), () => consolidate(partDir, opts.nowS));
     const hashes = snap.cache.valid ? new Map(snap.cache.hashes) : new Map<string, string | null>();
     let changed = !snap.cache.valid;
     if (opts.listdir || !snap.cache.valid) {
-      for (const s of await listSuffixDirs(partDir)) {
+      for (const s of listSuffixDirs(partDir)) {
         if (!hashes.has(s)) {
           hashes.set(s, null);
           changed = true;
@@ -412,25 +502,15 @@ export async function getPartitionHashes(partDir: string, opts: GetHashesOptions
     }
     const todo = [...hashes].filter(([, h]) => h === null).map(([s]) => s);
     if (todo.length > 0) changed = true;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < todo.length) {
-        const s = todo[next++] as string;
-        const h = await hashSuffix(join(partDir, s), opts.nowS, opts.reclaimAgeS);
-        if (h === undefined) hashes.delete(s);
-        else hashes.set(s, h);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+    await rehashSuffixes(partDir, hashes, todo, opts);
     await opts.afterRehash?.(attempt);
-    const result: Record<string, string> = {};
-    for (const s of [...hashes.keys()].sort()) result[s] = hashes.get(s) as string;
+    const result = sortedHashes(hashes);
     if (!changed) return { hashes: result, hashed: 0 };
     const written = await withLock(lockPath(partDir), async () => {
       const hashesPath = join(partDir, HASHES_FILE);
-      if ((await readText(hashesPath)) !== snap.text) return false;
+      if (readTextSync(hashesPath) !== snap.text) return false;
       const cache: HashesCache = { valid: true, generation: snap.cache.generation + 1, hashes };
-      await writeFileDurable(hashesPath, serializeHashes(cache, opts.nowS));
+      await replaceSmallFile(hashesPath, serializeHashes(cache, opts.nowS));
       return true;
     });
     // Someone consolidated meanwhile: start over (bounded; the journal keeps what we miss).

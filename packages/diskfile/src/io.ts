@@ -16,7 +16,8 @@
  * same as Swift's: a device whose metadata reads stall (a dying disk) stalls the process, so run
  * `workers` > 1, or one server per disk, where that matters.
  */
-import { closeSync, fdatasync, open, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, open, rename, unlinkSync, writeSync, writev, writevSync } from 'node:fs';
+import { tempNameFor } from '@swiftlet/common';
 
 /** open(2) on the thread pool, for creations (they may wait for the filesystem's journal). */
 export function openFd(path: string, flags: string, mode?: number): Promise<number> {
@@ -67,5 +68,30 @@ export async function writeAllFd(fd: number, bufs: Buffer[]): Promise<void> {
         ? writevSync(fd, pending)
         : await new Promise<number>((resolve, reject) => writev(fd, pending, (err, n) => (err ? reject(err) : resolve(n))));
     pending = rest(pending, written);
+  }
+}
+
+/**
+ * Replaces `target` (in a folder that exists) with `text` atomically, not durably: a cache a
+ * crash may lose (common's writeFileAtomic, with the write and the close direct).
+ */
+export async function replaceSmallFile(target: string, text: string): Promise<void> {
+  const tmp = tempNameFor(target);
+  const fd = await openFd(tmp, 'wx');
+  try {
+    try {
+      const bytes = Buffer.from(text);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+    } finally {
+      closeSync(fd);
+    }
+    await new Promise<void>((resolve, reject) => rename(tmp, target, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Gone already, or the error below says more.
+    }
+    throw err;
   }
 }

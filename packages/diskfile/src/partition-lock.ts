@@ -9,8 +9,10 @@
  * Holds are short (read + durable write of a small file), so waiters poll every few ms.
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, writeSync } from 'node:fs';
+import { link, readFile, rename, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openFd } from './io.js';
 import { isCode } from './ondisk.js';
 
 export class LockTimeoutError extends Error {
@@ -33,17 +35,18 @@ function pidAlive(pid: number): boolean {
 }
 
 async function tryCreate(path: string): Promise<boolean> {
-  let fh;
+  let fd: number;
   try {
-    fh = await open(path, 'wx');
+    // The creation on the thread pool, the write and the close direct (io.ts).
+    fd = await openFd(path, 'wx');
   } catch (err) {
     if (isCode(err, 'EEXIST')) return false;
     throw err;
   }
   try {
-    await fh.write(`${process.pid}\n`);
+    writeSync(fd, `${process.pid}\n`);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   return true;
 }

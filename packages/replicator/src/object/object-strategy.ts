@@ -242,16 +242,31 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
    * peer that wanted nothing has nothing to recalculate, and one that answered the push with its
    * hashes has done it.
    */
-  private async sync(job: ObjectJob, node: RingNode, suffixes: string[], ctx: JobContext, listed?: string[]): Promise<{ inSync: string[]; recalculationOwed: boolean }> {
+  private async sync(
+    job: ObjectJob,
+    node: RingNode,
+    suffixes: string[],
+    ctx: JobContext,
+    opts: { listed?: string[]; peerLacksSuffixes?: boolean } = {},
+  ): Promise<{ inSync: string[]; recalculationOwed: boolean }> {
     const target = toTarget(node);
-    const offered = listed ?? (await this.offeredFiles(job, suffixes));
+    const offered = opts.listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
     if (offered.length === 0) return { inSync: [], recalculationOwed: false };
-    const wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
-    ctx.progress();
-    // Request and answer bodies of the missing check (headers not counted).
-    ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
     ctx.stats.inc('rsync');
+    let wanted = offered;
+    if (opts.peerLacksSuffixes) {
+      // Beyond Swift: the peer's hashes have none of these suffixes (a wiped device, a new
+      // partition), so it wants every file and the missing check's round trip, and both sides'
+      // listings, are saved. The receiver still skips a file it has (one pushed meanwhile by
+      // another primary), so this costs bytes at worst, never correctness.
+      ctx.stats.inc('missing_check_skipped');
+    } else {
+      wanted = await this.peers.missing(target, job.partition, job.policyIndex, offered, ctx.signal);
+      ctx.progress();
+      // Request and answer bodies of the missing check (headers not counted).
+      ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
+    }
     if (wanted.length === 0) return { inSync: offered, recalculationOwed: false };
     const { sent, bytes, recalculated } = await this.peers.push(
       target,
@@ -447,6 +462,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       }
       const syncOne = async ({ node, remote, batched }: { node: RingNode; remote: Record<string, string>; batched?: boolean }): Promise<void> => {
         if (node.region !== job.localDev.region && syncedRegions.has(node.region)) return;
+        let peerHashes = remote;
         let suffixes = Object.keys(current).filter((s) => current[s] !== remote[s]);
         if (suffixes.length > 0 && batched) {
           // A batch's answer may predate another primary's push to this peer in this same pass
@@ -460,9 +476,9 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
             failedAsk(fresh, next);
             return;
           }
-          const now = fresh.remote;
+          peerHashes = fresh.remote;
           stats.inc('remote_hashes_refreshed');
-          suffixes = Object.keys(current).filter((s) => current[s] !== now[s]);
+          suffixes = Object.keys(current).filter((s) => current[s] !== peerHashes[s]);
         }
         if (suffixes.length === 0) {
           stats.inc('hashmatch');
@@ -473,7 +489,8 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
           let syncErr: unknown;
           let recalculationOwed = true;
           try {
-            ({ recalculationOwed } = await this.sync(job, node, suffixes, ctx));
+            const peerLacksSuffixes = suffixes.every((s) => peerHashes[s] === undefined);
+            ({ recalculationOwed } = await this.sync(job, node, suffixes, ctx, { peerLacksSuffixes }));
             stats.inc('suffix_sync', suffixes.length);
           } catch (err) {
             syncErr = err;
@@ -537,7 +554,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     await Promise.all(
       job.nodes.map(async (node) => {
         try {
-          const { inSync, recalculationOwed } = await this.sync(job, node, suffixes, ctx, offered);
+          const { inSync, recalculationOwed } = await this.sync(job, node, suffixes, ctx, { listed: offered });
           stats.inc('suffix_sync', suffixes.length);
           if (recalculationOwed) await this.recalculate(job, node, suffixes, ctx);
           for (const f of inSync) inSyncCount.set(f, (inSyncCount.get(f) ?? 0) + 1);
