@@ -40,7 +40,8 @@ for (let i = 1; i <= 4; i++) {
     iniText({
       DEFAULT: { devices: n.devicesDir, mount_check: false, bind_ip: '127.0.0.1', bind_port: n.port, swift_dir: swiftDir, recon_cache_path: join(dir, `recon${i}`), log_level: 'info', workers: process.env.BENCH_OBJECT_WORKERS ?? 1 },
       'object-server': { log_requests: false },
-      'object-replicator': { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 1), stats_interval: 3600 },
+      // Both systems at their default concurrency (Swift 1, Swiftlet 2) unless BENCH_CONCURRENCY.
+      'object-replicator': { ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}), stats_interval: 3600 },
     }),
   );
   nodes.push(n);

@@ -11,7 +11,7 @@ describe('objectReplicatorConfig', () => {
       bindIp: '0.0.0.0',
       bindPort: 6200,
       intervalS: 30,
-      concurrency: 1,
+      concurrency: 2,
       handoffsFirst: false,
       handoffDelete: 0,
       httpTimeoutMs: 60_000,
