@@ -10,6 +10,16 @@ set -euo pipefail
 N=${1:-10000}
 A=/tmp/anchor-swift
 ETC=$A/etc
+# SWIFT_CONCURRENCY=n: Swift's replicators with `concurrency = n` (its default is 1), from copies
+# of the anchor's object server configs.
+if [ -n "${SWIFT_CONCURRENCY:-}" ]; then
+  CONFS=$(mktemp -d /tmp/swift-replconf.XXXXXX)
+  mkdir -p "$CONFS/object-server"
+  for f in "$ETC"/object-server/*.conf; do
+    sed "/^\[object-replicator\]/a concurrency = $SWIFT_CONCURRENCY" "$f" > "$CONFS/object-server/$(basename "$f")"
+  done
+  ETC=$CONFS
+fi
 OUT=$(mktemp -d /tmp/swift-replbench.XXXXXX)
 count() { find $A/srv/1/node/d1/objects-1 -name '*.data' 2>/dev/null | wc -l; }
 bytes() { find $A/srv/1/node/d1/objects-1 -name '*.data' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
@@ -26,7 +36,7 @@ if [ "${INSYNC_ONLY:-}" = 1 ]; then
   t2=$(now); run_nodes four 1 2 3 4; t3=$(now)
   rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
   printf '{"system":"swift","objects":%s,"b_inSyncPassWallS":%s,"maxRssMiB":%s}\n' "$N" "$(echo "$t3 - $t2" | bc)" "$rss"
-  rm -rf "$OUT"
+  rm -rf "$OUT" "${CONFS:-}"
   exit 0
 fi
 # The population was written without fsync: its writeback must not fall into the timed refill
@@ -51,4 +61,4 @@ median=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR %
 rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
 printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_inSyncPassWallS":%s,"b_runsS":[%s],"maxRssMiB":%s}\n' \
   "$N" "$(echo "$t1 - $t0" | bc)" "$passes" "$restored" "$missing" "$median" "$(IFS=,; echo "${runs[*]}")" "$rss"
-rm -rf "$OUT"
+rm -rf "$OUT" "${CONFS:-}"
