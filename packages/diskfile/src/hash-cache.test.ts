@@ -259,6 +259,13 @@ describe('suffix hash cache', () => {
     expect((await getPartitionHashes(dir, opts)).hashes).toEqual(await fromDisk(tree, 7));
   });
 
+  it('a partition folder without a cache gets one, even with nothing in it', async () => {
+    const dir = partDir(tree, 9);
+    await mkdir(dir, { recursive: true });
+    expect((await getPartitionHashes(dir, { nowS: NOW, reclaimAgeS: 604800, listdir: false })).hashes).toEqual({});
+    expect(JSON.parse(await readFile(join(dir, 'hashes'), 'utf8'))).toMatchObject({ valid: true, hashes: {} });
+  });
+
   it('a one-hold rehash that fails leaves the journal it took for the next pass', async () => {
     const opts = { nowS: NOW, reclaimAgeS: 604800, listdir: false };
     const dir = partDir(tree, 8);

@@ -462,7 +462,8 @@ async function rehashInOneHold(partDir: string, opts: GetHashesOptions, max: num
   }
   if (took) nullify((readTextSync(consumingPath) ?? '').split('\n'));
   const todo = [...hashes].filter(([, h]) => h === null).map(([s]) => s);
-  if (todo.length === 0 && !took) return { hashes: sortedHashes(hashes), hashed: 0 };
+  // Nothing taken, nothing to rehash, and the file already says so: nothing to write.
+  if (todo.length === 0 && !took && cache.valid) return { hashes: sortedHashes(hashes), hashed: 0 };
   await rehashSuffixes(partDir, hashes, todo, opts);
   await opts.afterRehash?.(0);
   await replaceSmallFile(hashesPath, serializeHashes({ valid: true, generation: cache.generation + 1, hashes }, opts.nowS));
