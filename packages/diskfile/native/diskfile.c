@@ -7,8 +7,8 @@
  *
  * linkAndSync: the end of a write (src/manager.ts publish) in one job on libuv's thread pool
  * instead of one job per call: journal the suffix, make the hash folder if missing, link the synced
- * tmp file into it (rename over a file of the same name), fsync the folders whose entries changed,
- * journal the suffix again, unlink the tmp name. Given a small write's whole file, the same job first creates, writes and fdatasyncs the
+ * tmp file into it (rename over a file of the same name), syncfs (the link, the new folders and the
+ * first journal entry at once), journal the suffix again, unlink the tmp name. Given a small write's whole file, the same job first creates, writes and fdatasyncs the
  * tmp file: a small PUT, POST or DELETE is then one job. Every thread-pool job costs a wake-up on
  * each side, which this VM makes expensive (bench/RESULTS.md).
  *
@@ -117,24 +117,6 @@ static int make_folders(const char *dir, char **top) {
     return 0;
   }
   return errno == EEXIST ? 0 : errno;
-}
-
-static int fsync_folder(link_job *job, const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    /* Only possible if a newer write already made our file obsolete and emptied the folder. */
-    if (errno == ENOENT) return 0;
-    fail(job, errno, "open", dir);
-    return -1;
-  }
-  int rc = fsync(fd);
-  int saved = errno;
-  close(fd);
-  if (rc != 0) {
-    fail(job, saved, "fsync", dir);
-    return -1;
-  }
-  return 0;
 }
 
 /*
@@ -300,28 +282,26 @@ static void journal_second_and_unlink(link_job *job, int journal_fd) {
 static void link_and_sync_execute(napi_env env, void *data) {
   (void)env;
   link_job *job = data;
-  if (job->body != NULL && create_tmp(job, 1) != 0) return;
+  if (job->body != NULL && create_tmp(job, 0) != 0) return;
   char *hash_dir = folder_of(job);
   if (hash_dir == NULL) return;
   char *top = NULL;
   int journal_fd = journal_first(job, hash_dir, &top);
   if (journal_fd < 0) goto out;
-  if (link_target(job, hash_dir, &top) != 0) goto out;
-  /* The link, then each new folder's entry in its parent, up to the parent of the topmost. A
-     failure here is reported, but the file is visible now: its suffix is journaled again. */
-  if (fsync_folder(job, hash_dir) == 0 && top != NULL) {
-    char *d = strdup(hash_dir);
-    if (d == NULL) fail(job, ENOMEM, "fsync", hash_dir);
-    for (; d != NULL;) {
-      char *slash = strrchr(d, '/');
-      if (slash == NULL || slash == d) break;
-      int at_top = strcmp(d, top) == 0;
-      *slash = '\0';
-      if (fsync_folder(job, d) != 0) break;
-      if (at_top) break;
-    }
-    free(d);
+  /* The first journal entry must be on disk before the link can be: ordered metadata does not
+     give that (ext4 data=ordered forces out only blocks allocated in the committing transaction,
+     and delayed allocation allocates the journal's block at writeback; any other fsync may commit
+     our link meanwhile), and a power loss could keep the file and lose its entry: a stale suffix
+     hash. One syncfs makes the entry and the tmp file's body durable (in place of the body's own
+     fdatasync), a second the link and every new folder's entry (in place of up to three folder
+     fsyncs). */
+  if (syncfs(journal_fd) != 0) {
+    fail(job, errno, "syncfs", hash_dir);
+    goto out;
   }
+  if (link_target(job, hash_dir, &top) != 0) goto out;
+  /* A failure here is reported, but the file is visible now: its suffix is journaled again. */
+  if (syncfs(journal_fd) != 0) fail(job, errno, "syncfs", hash_dir);
   journal_second_and_unlink(job, journal_fd);
   journal_fd = -1;
 out:
@@ -436,8 +416,8 @@ static napi_value link_and_sync(napi_env env, napi_callback_info info) {
 /*
  * commitFiles: the ends of many small writes of one filesystem in one job (group commit). Each
  * item is what linkAndSync does with a body, but the data and the names are made durable for all
- * of them at once: create every tmp file, syncfs, journal and link each, syncfs, journal each
- * again and unlink its tmp name. Two flushes for the batch instead of an fdatasync and one or more
+ * of them at once: create every tmp file and journal each, syncfs, link each, syncfs, journal
+ * each again and unlink its tmp name. Two flushes for the batch instead of an fdatasync and one or more
  * folder fsyncs per write.
  */
 typedef struct {
@@ -481,16 +461,26 @@ static void commit_execute(napi_env env, void *data) {
   int alive = 0;
   for (uint32_t i = 0; i < n; i++) {
     fds[i] = -1;
-    if (create_tmp(&job->items[i], 0) == 0) alive++;
+    link_job *item = &job->items[i];
+    if (create_tmp(item, 0) != 0 || (dirs[i] = folder_of(item)) == NULL) continue;
+    /* Journaled before the first syncfs, which makes the entries durable with the bodies: before
+       any link can be (see link_and_sync_execute). */
+    fds[i] = journal_first(item, dirs[i], &tops[i]);
+    if (fds[i] >= 0) alive++;
   }
   int err = alive > 0 ? syncfs_of(sync_fd) : 0;
-  if (err != 0) fail_alive(job, err);
+  if (err != 0) {
+    /* Nothing linked: every write fails, its first entry costs a rehash at most. */
+    fail_alive(job, err);
+    for (uint32_t i = 0; i < n; i++) {
+      if (fds[i] >= 0) close(fds[i]);
+      fds[i] = -1;
+    }
+  }
   alive = 0;
   for (uint32_t i = 0; err == 0 && i < n; i++) {
     link_job *item = &job->items[i];
-    if (item->err != 0 || (dirs[i] = folder_of(item)) == NULL) continue;
-    fds[i] = journal_first(item, dirs[i], &tops[i]);
-    if (fds[i] < 0) continue;
+    if (fds[i] < 0 || item->err != 0) continue;
     if (link_target(item, dirs[i], &tops[i]) != 0) {
       close(fds[i]);
       fds[i] = -1;

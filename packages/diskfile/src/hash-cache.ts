@@ -39,8 +39,8 @@
  *    getHashes pass that has something to consolidate or rehash; a settled partition is read
  *    without it (settledHashes).
  * 6. No write of `hashes` is fsync'd (Swift fsyncs every hashes.pkl and its folder). A crash
- *    leaves a prefix of each process's renames and unlinks (ext4's and xfs's journals commit in
- *    order; the power-loss note below relies on the same), so the one state that would lose an
+ *    leaves a prefix of each process's renames and unlinks (journaled ext4 and xfs commit
+ *    metadata in order; not covered: ext4 without a journal, btrfs, NFS), so the one state that would lose an
  *    invalidation, the consuming file unlinked while `hashes` is still the older file, cannot be
  *    reached: that unlink comes after the rename that put the nulls in place. The renamed file
  *    itself holds the new text or, if its data had not reached the disk, zeros or nothing, which
@@ -57,9 +57,13 @@
  *    two-step path are saved, each a wait on the filesystem's journal under a replication load.
  *    A crash's leftover consuming file or a larger rehash take the two steps; an invalid cache
  *    (a partition a push has just made) is rebuilt in one hold when it has few suffixes.
- * Power loss: journal appends are not fsync'd; we rely on ext4/xfs ordering metadata operations of
- * one process (data=ordered: the appended block is on disk before the later link's transaction
- * commits). The hash folder fsync after the link commits both.
+ * Power loss: journal appends are not fsync'd themselves. Ordered metadata does not make an
+ * append durable before a later link (ext4 data=ordered forces out only blocks allocated in the
+ * committing transaction, and delayed allocation allocates the journal's block at writeback), so
+ * every native publish makes its first entry durable with its link by one syncfs: linkAndSync,
+ * commitFiles and publishFiles (native/diskfile.c). The fallback without the native module fsyncs
+ * folders only: a power loss within the writeback delay can keep a file and lose its entry, a
+ * stale hash until the suffix is rehashed (known gap; build the native module).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';

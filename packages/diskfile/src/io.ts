@@ -16,7 +16,7 @@
  * same as Swift's: a device whose metadata reads stall (a dying disk) stalls the process, so run
  * `workers` > 1, or one server per disk, where that matters.
  */
-import { closeSync, fdatasync, open, rename, unlinkSync, writeSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, open, rename, unlink, writeSync, writev, writevSync } from 'node:fs';
 import { tempNameFor } from '@swiftlet/common';
 
 /** open(2) on the thread pool, for creations (they may wait for the filesystem's journal). */
@@ -77,21 +77,18 @@ export async function writeAllFd(fd: number, bufs: Buffer[]): Promise<void> {
  */
 export async function replaceSmallFile(target: string, text: string): Promise<void> {
   const tmp = tempNameFor(target);
-  const fd = await openFd(tmp, 'wx');
+  const fd = await openFd(tmp, 'wx', 0o644);
   try {
     try {
+      // A regular file takes the whole buffer in one write(2) (or fails: ENOSPC, EIO).
       const bytes = Buffer.from(text);
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+      if (writeSync(fd, bytes) !== bytes.length) throw new Error(`short write to ${tmp}`);
     } finally {
       closeSync(fd);
     }
     await new Promise<void>((resolve, reject) => rename(tmp, target, (err) => (err ? reject(err) : resolve())));
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Gone already, or the error below says more.
-    }
+    await new Promise<void>((resolve) => unlink(tmp, () => resolve()));
     throw err;
   }
 }

@@ -6,11 +6,14 @@
  *    the owner's PID. A lock whose PID is dead is stale: it is broken by renaming it to a unique
  *    name (only one breaker can win that rename) and checking that the renamed file still holds
  *    the dead PID; if a live owner's fresh lock was taken by mistake it is linked back.
- * Holds are short (read + durable write of a small file), so waiters poll every few ms.
+ * An empty lock file is one being created, or one a crash or a failed write left before its PID
+ * was written: older than EMPTY_LOCK_STALE_MS, it is stale too (else it would block its partition
+ * for good). Holds are short (a few small reads and writes; a rehash of up to 64 suffixes, see
+ * hash-cache.ts point 7), so waiters poll every few ms.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, writeSync } from 'node:fs';
-import { link, readFile, rename, unlink } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openFd } from './io.js';
 import { isCode } from './ondisk.js';
@@ -44,12 +47,21 @@ async function tryCreate(path: string): Promise<boolean> {
     throw err;
   }
   try {
-    writeSync(fd, `${process.pid}\n`);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, `${process.pid}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    // An empty lock left behind would block the partition until it is old enough to break.
+    await unlink(path).catch(() => undefined);
+    throw err;
   }
   return true;
 }
+
+/** An empty lock file older than this was left by a crash or a failed write (its creator writes its PID at once). */
+export const EMPTY_LOCK_STALE_MS = 5_000;
 
 /** Breaks the lock at `path` if its owner is dead; returns true if it may be retried at once. */
 async function breakIfStale(path: string, inProcessHeld: boolean): Promise<boolean> {
@@ -60,10 +72,17 @@ async function breakIfStale(path: string, inProcessHeld: boolean): Promise<boole
     if (isCode(err, 'ENOENT')) return true;
     throw err;
   }
-  if (text === '') return false; // being created right now
-  const pid = Number.parseInt(text, 10);
-  // Our own PID while we hold the in-process mutex can only be a leftover of a failed unlink.
-  const stale = !Number.isInteger(pid) || (pid === process.pid ? inProcessHeld : !pidAlive(pid));
+  let stale: boolean;
+  if (text === '') {
+    // Being created right now, unless it has been empty for long.
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined) return true;
+    stale = Date.now() - st.mtimeMs > EMPTY_LOCK_STALE_MS;
+  } else {
+    const pid = Number.parseInt(text, 10);
+    // Our own PID while we hold the in-process mutex can only be a leftover of a failed unlink.
+    stale = !Number.isInteger(pid) || (pid === process.pid ? inProcessHeld : !pidAlive(pid));
+  }
   if (!stale) return false;
   const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {

@@ -253,12 +253,11 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     const offered = opts.listed ?? (await this.offeredFiles(job, suffixes));
     ctx.progress();
     if (offered.length === 0) return { inSync: [], recalculationOwed: false };
-    ctx.stats.inc('rsync');
     let wanted = offered;
     if (opts.peerLacksSuffixes) {
       // Beyond Swift: the peer's hashes have none of these suffixes (a wiped device, a new
-      // partition), so it wants every file and the missing check's round trip, and both sides'
-      // listings, are saved. The receiver still skips a file it has (one pushed meanwhile by
+      // partition), so it wants every file: the missing check's round trip and the peer's
+      // lookups are saved. The receiver still skips a file it has (one pushed meanwhile by
       // another primary), so this costs bytes at worst, never correctness.
       ctx.stats.inc('missing_check_skipped');
     } else {
@@ -267,6 +266,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       // Request and answer bodies of the missing check (headers not counted).
       ctx.stats.inc('control_bytes', JSON.stringify({ offered }).length + JSON.stringify({ wanted }).length);
     }
+    ctx.stats.inc('rsync');
     if (wanted.length === 0) return { inSync: offered, recalculationOwed: false };
     const { sent, bytes, recalculated } = await this.peers.push(
       target,
