@@ -14,6 +14,10 @@ console.log(`Objects: ${ours.objects} of ${ours.objectBytes} bytes, all with a r
 console.log('| measure | Swift 2.30.1 | Swiftlet | Swift / Swiftlet | target |');
 console.log('|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+if (swift.a_runsS || ours.a_runsS) {
+  const list = (x) => (x.a_runsS ?? [x.a_refillS]).map((v) => f(v, 1)).join(', ');
+  console.log(`\n(a) is the median of its runs: Swift ${list(swift)} s; Swiftlet ${list(ours)} s.`);
+}
 if (swift.b_runsS || ours.b_runsS) {
   const list = (x) => (x.b_runsS ?? [x.b_inSyncPassWallS]).map((v) => f(v, 2)).join(', ');
   console.log(`\n(b) is the median of its runs: Swift ${list(swift)} s; Swiftlet ${list(ours)} s.`);
