@@ -61,9 +61,8 @@
  * append durable before a later link (ext4 data=ordered forces out only blocks allocated in the
  * committing transaction, and delayed allocation allocates the journal's block at writeback), so
  * every native publish makes its first entry durable with its link by one syncfs: linkAndSync,
- * commitFiles and publishFiles (native/diskfile.c). The fallback without the native module fsyncs
- * folders only: a power loss within the writeback delay can keep a file and lose its entry, a
- * stale hash until the suffix is rehashed (known gap; build the native module).
+ * commitFiles and publishFiles (native/diskfile.c); the fallback without the native module
+ * fdatasyncs the journal before its link (manager.ts publish).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
@@ -71,7 +70,7 @@ import { rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, SUFFIX_RE } from './layout.js';
 import { cleanupHashDir, isCode, stateSignature } from './ondisk.js';
-import { openFd, replaceSmallFile } from './io.js';
+import { fdatasyncFd, openFd, replaceSmallFile } from './io.js';
 import { withLock } from './partition-lock.js';
 
 /** open(2) flags of a journal append that must not create the journal. */
@@ -188,6 +187,8 @@ export async function invalidateSuffix(partDir: string, suffix: string): Promise
 
 export interface SuffixJournal {
   append(verify: boolean): void;
+  /** The entries appended so far made durable (before a link that must not outlive them). */
+  sync(): Promise<void>;
   close(): void;
 }
 
@@ -224,6 +225,7 @@ export async function openJournal(partDir: string, suffixes: string | readonly s
         fd = openSync(path, 'a');
       }
     },
+    sync: () => fdatasyncFd(fd),
     close: () => closeSync(fd),
   };
 }

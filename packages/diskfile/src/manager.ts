@@ -317,6 +317,8 @@ export class DiskFileManager {
     }
     try {
       journal.append(false);
+      // On disk before the link can be (hash-cache.ts, the power-loss note).
+      await journal.sync();
       for (let attempt = 0; ; attempt++) {
         // Each folder made here is fsync'd after the link, with it: its entry in its parent, up
         // to the parent of the topmost (the file's own data was synced before the link).
