@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -207,6 +207,8 @@ describe('removePushed', () => {
     }
     // The late .meta of o0 travels too (its .data left with the push).
     expect(rest.length).toBe(2);
+    // A crash's leftover temporary of a `hashes` write does not keep the folder.
+    await writeFile(join(src.devices, 'sda', 'objects', '9', '.hashes.4194305.0a1b2c3d4e5f.tmp'), '{"version":1');
     expect(await src.mgr.removePushed('sda', 9, 0, rest)).toEqual({ removed: 2, kept: 0 });
     expect(await src.mgr.listPartitions('sda', 0)).toEqual([]);
     expect(await src.mgr.getHashes('sda', 9, 0)).toEqual({});

@@ -626,7 +626,10 @@ export async function removePushed(
   }
   if (remainingSuffixes === 0) {
     await withLock(join(partDir, LOCK_FILE), async () => {
-      for (const f of [HASHES_FILE, INVALID_FILE, CONSUMING_FILE]) {
+      // `hashes` is only written under this lock, so a temporary of its writes found now is a
+      // crash's leftover (io.ts replaceSmallFile), which would keep the folder forever.
+      const leftovers = readdirSync(partDir).filter((n) => n.startsWith(`.${HASHES_FILE}.`) && n.endsWith('.tmp'));
+      for (const f of [HASHES_FILE, INVALID_FILE, CONSUMING_FILE, ...leftovers]) {
         await unlink(join(partDir, f)).catch(() => undefined);
       }
     }).catch((err: unknown) => {
