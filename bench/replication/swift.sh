@@ -25,6 +25,7 @@ OUT=$(mktemp -d /tmp/swift-replbench.XXXXXX)
 count() { find $A/srv/1/node/d1/objects-1 -name '*.data' 2>/dev/null | wc -l; }
 bytes() { find $A/srv/1/node/d1/objects-1 -name '*.data' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
 now() { date +%s.%N; }
+median_of() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 run_nodes() { # tag, nodes...
   local tag=$1; shift
   for n in "$@"; do
@@ -57,7 +58,7 @@ for i in $(seq "${A_RUNS:-3}"); do
   t1=$(now)
   arefills+=("$(echo "$t1 - $t0" | bc)")
 done
-amedian=$(printf '%s\n' "${arefills[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+amedian=$(median_of "${arefills[@]}")
 restored=$(count); missing=$(bytes)
 run_nodes settle 1
 # (b) B_RUNS times (default 3): the median is the figure, every run is listed.
@@ -66,7 +67,7 @@ for i in $(seq "${B_RUNS:-3}"); do
   t2=$(now); run_nodes four$i 1 2 3 4; t3=$(now)
   runs+=("$(echo "$t3 - $t2" | bc)")
 done
-median=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+median=$(median_of "${runs[@]}")
 rss=$(cat "$OUT"/*.time | awk '/MAXRSS_KB/ {if ($2>m) m=$2} END {print int(m/1024)}')
 printf '{"system":"swift","objects":%s,"a_refillS":%s,"a_runsS":[%s],"a_passes":%s,"a_restored":%s,"c_bytesMissing":%s,"b_inSyncPassWallS":%s,"b_runsS":[%s],"maxRssMiB":%s}\n' \
   "$N" "$amedian" "$(IFS=,; echo "${arefills[*]}")" "$passes" "$restored" "$missing" "$median" "$(IFS=,; echo "${runs[*]}")" "$rss"

@@ -6,10 +6,11 @@
  * large bodies once they are durable, as Swift's drop_buffer_cache does (src/page-cache.ts).
  *
  * linkAndSync: the end of a write (src/manager.ts publish) in one job on libuv's thread pool
- * instead of one job per call: journal the suffix, make the hash folder if missing, link the synced
- * tmp file into it (rename over a file of the same name), syncfs (the link, the new folders and the
- * first journal entry at once), journal the suffix again, unlink the tmp name. Given a small write's whole file, the same job first creates, writes and fdatasyncs the
- * tmp file: a small PUT, POST or DELETE is then one job. Every thread-pool job costs a wake-up on
+ * instead of one job per call: journal the suffix, syncfs (the entry durable before the link can
+ * be), make the hash folder if missing, link the tmp file into it (rename over a file of the same
+ * name), syncfs (the link and the new folders), journal the suffix again, unlink the tmp name.
+ * Given a small write's whole file, the same job first creates and writes the tmp file (the first
+ * syncfs makes it durable too): a small PUT, POST or DELETE is then one job. Every thread-pool job costs a wake-up on
  * each side, which this VM makes expensive (bench/RESULTS.md).
  *
  * writeFiles and publishFiles: the replication receiver's batch (src/sync.ts). Small received
@@ -120,10 +121,10 @@ static int make_folders(const char *dir, char **top) {
 }
 
 /*
- * Creates path (it must not exist) with len bytes from p, fdatasync'd if `sync`, and closes it:
- * 0, or an errno with *syscall naming the call that failed.
+ * Creates path (it must not exist) with len bytes from p and closes it, unsynced (every caller
+ * makes it durable with a syncfs): 0, or an errno with *syscall naming the call that failed.
  */
-static int write_new_file(const char *path, const char *p, size_t len, int sync, const char **syscall) {
+static int write_new_file(const char *path, const char *p, size_t len, const char **syscall) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     *syscall = "open";
@@ -141,10 +142,6 @@ static int write_new_file(const char *path, const char *p, size_t len, int sync,
     p += n;
     len -= (size_t)n;
   }
-  if (err == 0 && sync && fdatasync(fd) != 0) {
-    *syscall = "fdatasync";
-    err = errno;
-  }
   if (close(fd) != 0 && err == 0) {
     *syscall = "close";
     err = errno;
@@ -152,10 +149,10 @@ static int write_new_file(const char *path, const char *p, size_t len, int sync,
   return err;
 }
 
-/* Creates tmp with the job's body, fdatasync'd if `sync`; -1 after a failure. */
-static int create_tmp(link_job *job, int sync) {
+/* Creates tmp with the job's body (unsynced); -1 after a failure. */
+static int create_tmp(link_job *job) {
   const char *syscall = NULL;
-  int err = write_new_file(job->tmp, job->body, job->body_len, sync, &syscall);
+  int err = write_new_file(job->tmp, job->body, job->body_len, &syscall);
   if (err == 0) return 0;
   fail(job, err, syscall, job->tmp);
   return -1;
@@ -282,7 +279,7 @@ static void journal_second_and_unlink(link_job *job, int journal_fd) {
 static void link_and_sync_execute(napi_env env, void *data) {
   (void)env;
   link_job *job = data;
-  if (job->body != NULL && create_tmp(job, 0) != 0) return;
+  if (job->body != NULL && create_tmp(job) != 0) return;
   char *hash_dir = folder_of(job);
   if (hash_dir == NULL) return;
   char *top = NULL;
@@ -365,10 +362,9 @@ static void link_and_sync_complete(napi_env env, napi_status status, void *data)
 
 /*
  * linkAndSync(tmp, target, journal, line[, body]) -> Promise<0|1>; rejects with a Node-style fs
- * error. With `body` (a Buffer), first creates tmp with it and fdatasyncs it. Appends `line` to
- * `journal`, makes target's folder (and any missing parent), links, fsyncs target's folder and
- * the parent of every folder it made, appends `line` again (checked: hash-cache.ts), then unlinks
- * tmp. Resolves with 1 when it made target's folder (the file is alone in it).
+ * error. With `body` (a Buffer), first creates tmp with it. Appends `line` to `journal`, syncfs,
+ * makes target's folder (and any missing parent), links, syncfs, appends `line` again (checked:
+ * hash-cache.ts), then unlinks tmp. Resolves with 1 when it made target's folder (the file is alone in it).
  */
 static napi_value link_and_sync(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -462,7 +458,7 @@ static void commit_execute(napi_env env, void *data) {
   for (uint32_t i = 0; i < n; i++) {
     fds[i] = -1;
     link_job *item = &job->items[i];
-    if (create_tmp(item, 0) != 0 || (dirs[i] = folder_of(item)) == NULL) continue;
+    if (create_tmp(item) != 0 || (dirs[i] = folder_of(item)) == NULL) continue;
     /* Journaled before the first syncfs, which makes the entries durable with the bodies: before
        any link can be (see link_and_sync_execute). */
     fds[i] = journal_first(item, dirs[i], &tops[i]);
@@ -640,7 +636,7 @@ static void write_files_execute(napi_env env, void *data) {
   const char *body = job->data;
   for (uint32_t i = 0; i < job->count; i++) {
     const char *syscall = NULL;
-    int err = write_new_file(job->paths[i], body, job->lengths[i], 0, &syscall);
+    int err = write_new_file(job->paths[i], body, job->lengths[i], &syscall);
     if (err != 0) {
       batch_fail(job, err, syscall, job->paths[i]);
       return;

@@ -322,8 +322,6 @@ export interface GetHashesOptions {
   /** Re-list the partition for suffix folders the cache does not know. */
   listdir: boolean;
   recalculate?: string[];
-  /** Suffixes hashed at once. */
-  concurrency?: number;
   /**
    * Rehashes of at most this many suffixes are made in one hold of the lock (header, point 7);
    * default 64; 0: always the two steps.
@@ -416,18 +414,16 @@ export function settledDigest(partDir: string): string | undefined {
 
 const LOCKED_REHASH_MAX = 64;
 
-/** Rehashes `todo` (null entries of `hashes`), `concurrency` suffixes at a time. */
+/**
+ * Rehashes `todo` (null entries of `hashes`) one suffix after the other: the listings are direct
+ * calls (io.ts), so running several at once would only interleave their rmdirs.
+ */
 async function rehashSuffixes(partDir: string, hashes: Map<string, string | null>, todo: readonly string[], opts: GetHashesOptions): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < todo.length) {
-      const s = todo[next++] as string;
-      const h = await hashSuffix(join(partDir, s), opts.nowS, opts.reclaimAgeS);
-      if (h === undefined) hashes.delete(s);
-      else hashes.set(s, h);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, todo.length) }, worker));
+  for (const s of todo) {
+    const h = await hashSuffix(join(partDir, s), opts.nowS, opts.reclaimAgeS);
+    if (h === undefined) hashes.delete(s);
+    else hashes.set(s, h);
+  }
 }
 
 function sortedHashes(hashes: Map<string, string | null>): Record<string, string> {

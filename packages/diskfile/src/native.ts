@@ -10,10 +10,10 @@ export interface DiskfileAddon {
   dropCache(fd: number, offset: number, length: number): number;
   /**
    * On the thread pool, as one job, the end of a write: with `body`, first create tmp (it must not
-   * exist) with those bytes and fdatasync it; append `line` to the suffix journal `journal`
-   * (creating it); make target's folder; link(tmp, target) (rename over an existing target); fsync
-   * the folders whose entries changed; append `line` again, checked as hash-cache.ts says; unlink
-   * tmp. Resolves with 1 when it made target's folder, else 0. Rejects with an error shaped as
+   * exist) with those bytes; append `line` to the suffix journal `journal` (creating it); syncfs
+   * (the entry, and the body, durable before the link can be); make target's folder;
+   * link(tmp, target) (rename over an existing target); syncfs; append `line` again, checked as
+   * hash-cache.ts says; unlink tmp. Resolves with 1 when it made target's folder, else 0. Rejects with an error shaped as
    * Node's fs errors (code, errno, syscall, path); tmp may be left behind then.
    */
   linkAndSync(tmp: string, target: string, journal: string, line: string, body?: Buffer): Promise<number>;

@@ -105,7 +105,7 @@ export async function storeUpload(
   let res: BackendResponse;
   try {
     // With Content-MD5 the verifier hashes the body and fails it before its last byte goes on.
-    const put = env.storage.putObject(account(r), container, name, body.stream, headers, body.md5Hex ? { bodyMd5: body.md5Hex } : {});
+    const put = env.storage.putObject(account(r), container, name, body.data, headers, body.md5Hex ? { bodyMd5: body.md5Hex } : {});
     // A failed check answers at once, whatever the data path is still doing with the (short)
     // body: its object servers never get the last bytes, so they store nothing.
     const failed = body.done.then(

@@ -23,7 +23,7 @@ export interface UploadBody {
   /** Content-MD5 as hex, to let the object servers check it too. */
   md5Hex?: string;
   /** The body to hand to the backend: a stream, or the whole body read and verified first (small bodies). */
-  stream: Readable | Buffer;
+  data: Readable | Buffer;
   /** Resolves when the body has been fully read and verified (rejects with the S3Error). */
   done: Promise<PayloadResult>;
   /** The failure to answer, if any check failed (also after the backend answered). */
@@ -125,7 +125,7 @@ export async function openUploadBody(r: S3Request, opts: { maxObjectSizeBytes: n
       length,
       ...(result.checksum ? { storedChecksum: result.checksum } : {}),
       ...(md5Hex ? { md5Hex } : {}),
-      stream: body,
+      data: body,
       done: Promise.resolve(result),
       failure: () => undefined,
       abort: () => undefined,
@@ -147,7 +147,7 @@ export async function openUploadBody(r: S3Request, opts: { maxObjectSizeBytes: n
     length,
     ...(headerChecksum ? { storedChecksum: { algorithm: headerChecksum.algorithm, value: headerChecksum.value } } : {}),
     ...(md5Hex ? { md5Hex } : {}),
-    stream: verifier,
+    data: verifier,
     done,
     failure: () => verifier.failure,
     abort: () => {

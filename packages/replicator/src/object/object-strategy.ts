@@ -369,6 +369,8 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
     };
     /** `batched`: the answer came from the pass's prefetch (hashes-prefetch.ts), not asked now. */
     type Answer = { node: RingNode; remote?: Record<string, string>; same?: string; err?: unknown; batched?: boolean };
+    /** A peer that said what it holds. */
+    type Holding = { node: RingNode; remote: Record<string, string>; batched?: boolean };
     const ask = async (node: RingNode): Promise<Answer> => {
       const fetched = await this.prefetch?.take(job, node);
       if (fetched !== undefined) {
@@ -418,7 +420,7 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       if (ctx.signal.aborted) throw ctx.signal.reason as Error;
       ctx.progress();
       const next: RingNode[] = [];
-      const ok: { node: RingNode; remote: Record<string, string>; batched?: boolean }[] = [];
+      const ok: Holding[] = [];
       for (const r of results) {
         if (r.same !== undefined) {
           countDigestMatch(stats);
@@ -455,12 +457,12 @@ export class ObjectReplicationStrategy implements ReplicationStrategy<ObjectJob>
       // Peers of the local region at once; the peers of one remote region one after the other,
       // stopping at the first success: one sync per remote region per pass, the receiving region
       // spreads it (Swift).
-      const groups = new Map<string, { node: RingNode; remote: Record<string, string>; batched?: boolean }[]>();
+      const groups = new Map<string, Holding[]>();
       for (const o of ok) {
         const key = o.node.region === job.localDev.region ? `local-${o.node.id}` : `region-${o.node.region}`;
         groups.set(key, [...(groups.get(key) ?? []), o]);
       }
-      const syncOne = async ({ node, remote, batched }: { node: RingNode; remote: Record<string, string>; batched?: boolean }): Promise<void> => {
+      const syncOne = async ({ node, remote, batched }: Holding): Promise<void> => {
         if (node.region !== job.localDev.region && syncedRegions.has(node.region)) return;
         let peerHashes = remote;
         let suffixes = Object.keys(current).filter((s) => current[s] !== remote[s]);
