@@ -13,6 +13,7 @@ import {
   Timestamp,
 } from '@swiftlet/common';
 import { UnprocessableEntityError } from './errors.js';
+import { cleanupHashDirSync } from './ondisk.js';
 import { BODY_CRC32_KEY, encodeTrailer, parseFileBuffer, readMetadataFile } from './metadata-file.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
@@ -191,6 +192,29 @@ describe('cleanup rules on write (checklist 29-31)', () => {
     expect(st.metadata['Content-Type']).toBe('a/b');
     expect(st.metadata['X-Timestamp']).toBe(T(NOW - 20).internal);
     expect(st.metadata['Content-Length']).toBe('1');
+  });
+
+  it('an overwritten or deleted body is unlinked off the event loop, and its folder still goes when nothing is kept', async () => {
+    const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
+    await df.write(T(NOW - 30), {}, bodyOf('1'), {});
+    await df.writeMeta(T(NOW - 25), { 'X-Object-Meta-A': '1' });
+    // The cleanup hands an obsolete .data to its caller (who unlinks it on the thread pool), and
+    // unlinks the small files itself.
+    const deferred: string[] = [];
+    await writeFile(join(df.hashDir, `${T(NOW - 20).internal}.ts`), '');
+    const choice = cleanupHashDirSync(df.hashDir, NOW, 604800, (path) => deferred.push(path));
+    expect(deferred).toEqual([join(df.hashDir, `${T(NOW - 30).internal}.data`)]);
+    expect(choice?.keep.map((f) => f.name)).toEqual([`${T(NOW - 20).internal}.ts`]);
+    expect(await files(df)).toEqual([`${T(NOW - 30).internal}.data`, `${T(NOW - 20).internal}.ts`]);
+    // Through a write: the obsolete body is gone when the write answers.
+    await df.write(T(NOW - 10), {}, bodyOf('2'), {});
+    expect(await files(df)).toEqual([`${T(NOW - 10).internal}.data`]);
+    // A tombstone already past reclaim_age over an object: nothing is kept, the folder goes.
+    const old = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'old');
+    await old.write(T(NOW - 604800 - 100), {}, bodyOf('x'), {});
+    expect(await files(old)).toEqual([`${T(NOW - 604800 - 100).internal}.data`]);
+    await old.writeTombstone(T(NOW - 604800 - 1));
+    await expect(stat(old.hashDir)).rejects.toThrow(/ENOENT/);
   });
 
   it('a tombstone older than reclaim_age goes; a fresh one stays', async () => {

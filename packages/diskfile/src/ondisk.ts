@@ -80,9 +80,17 @@ export function stateSignature(choice: OnDiskChoice): string {
 
 /**
  * Lists a hash folder, unlinks obsolete files and removes the folder if it ends up empty.
- * Returns undefined if the folder does not exist (or was removed). Direct calls (see io.ts).
+ * Returns undefined if the folder does not exist (or was removed). Direct calls (see io.ts),
+ * except that with `deferData` an obsolete .data is handed to it instead of unlinked here: freeing
+ * a large file's blocks takes ext4 about a second per GiB on this VM, which a direct call would
+ * spend with the whole event loop stopped (Swift's cleanup unlinks in-process and stalls alike).
  */
-export function cleanupHashDirSync(dir: string, nowS: number, reclaimAgeS: number): OnDiskChoice | undefined {
+export function cleanupHashDirSync(
+  dir: string,
+  nowS: number,
+  reclaimAgeS: number,
+  deferData?: (path: string) => void,
+): OnDiskChoice | undefined {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -91,14 +99,20 @@ export function cleanupHashDirSync(dir: string, nowS: number, reclaimAgeS: numbe
     throw err;
   }
   const choice = chooseFiles(names, nowS, reclaimAgeS);
+  let deferred = false;
   for (const f of choice.obsolete) {
+    if (deferData !== undefined && f.kind === 'data') {
+      deferData(join(dir, f.name));
+      deferred = true;
+      continue;
+    }
     try {
       unlinkSync(join(dir, f.name));
     } catch (err) {
       if (!isCode(err, 'ENOENT')) throw err;
     }
   }
-  if (choice.keep.length === 0 && choice.unexpected.length === 0) {
+  if (choice.keep.length === 0 && choice.unexpected.length === 0 && !deferred) {
     try {
       rmdirSync(dir);
       return undefined;
