@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { statfsSync, statSync } from 'node:fs';
-import { link, mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   BadRequestError,
@@ -20,7 +20,7 @@ import { getPartitionHashes, hashesDigest, invalidateSuffix, openJournal, settle
 import { HASH_RE, INVALID_FILE, objectsDirName, partitionDir, SUFFIX_RE } from './layout.js';
 import { openFd } from './io.js';
 import { nativeAddon, type DiskfileAddon } from './native.js';
-import { absentAsUndefined, cleanupHashDirSync, isCode } from './ondisk.js';
+import { absentAsUndefined, cleanupHashDir, isCode } from './ondisk.js';
 import * as sync from './sync.js';
 import type { DiskFileManagerOptions, ReadChecksum, SuffixFiles } from './types.js';
 
@@ -304,7 +304,7 @@ export class DiskFileManager {
           : await this.commitWhole(native, partDir, { tmp, target, journal, line, content });
       // A .data alone in a fresh folder is what cleanup would keep (a tombstone may be past
       // reclaim_age, a .meta alone is an orphan: those are looked at).
-      if (made === 0 || !name.endsWith('.data')) await this.cleanupAfterPublish(hashDir);
+      if (made === 0 || !name.endsWith('.data')) await cleanupHashDir(hashDir, this.nowS(), this.reclaimAgeS);
       return;
     }
     if (content !== undefined) throw new Error('publish: a whole file needs the native module');
@@ -346,27 +346,9 @@ export class DiskFileManager {
     await unlink(tmp).catch((err: unknown) => {
       if (!isCode(err, 'ENOENT')) throw err;
     });
-    await this.cleanupAfterPublish(hashDir);
+    await cleanupHashDir(hashDir, this.nowS(), this.reclaimAgeS);
   }
 
-  /**
-   * The hash folder's cleanup after a write: the folder is listed and small obsolete files are
-   * unlinked directly, while an obsolete .data (an overwritten or deleted object's body, maybe
-   * GiBs) is unlinked on the thread pool, awaited so that the write answers once it is gone.
-   */
-  private async cleanupAfterPublish(hashDir: string): Promise<void> {
-    const bodies: string[] = [];
-    const choice = cleanupHashDirSync(hashDir, this.nowS(), this.reclaimAgeS, (path) => bodies.push(path));
-    if (bodies.length === 0) return;
-    await Promise.all(bodies.map((path) => unlink(path).catch(absentAsUndefined)));
-    // Nothing left to keep (a tombstone past reclaim_age over an object): the folder goes too.
-    if (choice !== undefined && choice.keep.length === 0 && choice.unexpected.length === 0) {
-      await rmdir(hashDir).catch((err: unknown) => {
-        // A writer may have just put a file here; it wins.
-        if (!isCode(err, 'ENOENT') && !isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err;
-      });
-    }
-  }
 
   /**
    * Group commit of small writes (whole content in memory, native module): one job per device at

@@ -10,6 +10,7 @@
  *  - names that do not parse are "unexpected" and left alone.
  */
 import { readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseFileName, type OnDiskFile } from './layout.js';
 
@@ -124,9 +125,25 @@ export function cleanupHashDirSync(
   return choice;
 }
 
-/** cleanupHashDirSync for async callers. */
+/**
+ * cleanupHashDirSync for async callers: the same, but an obsolete .data is unlinked on the thread
+ * pool (awaited), and the folder then removed if nothing in it is kept.
+ */
 export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: number): Promise<OnDiskChoice | undefined> {
-  return cleanupHashDirSync(dir, nowS, reclaimAgeS);
+  const bodies: string[] = [];
+  const choice = cleanupHashDirSync(dir, nowS, reclaimAgeS, (path) => bodies.push(path));
+  if (bodies.length === 0) return choice;
+  await Promise.all(bodies.map((path) => unlink(path).catch(absentAsUndefined)));
+  if (choice !== undefined && choice.keep.length === 0 && choice.unexpected.length === 0) {
+    try {
+      await rmdir(dir);
+      return undefined;
+    } catch (err) {
+      // A writer may have just put a file here; it wins.
+      if (!isCode(err, 'ENOENT') && !isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err;
+    }
+  }
+  return choice;
 }
 
 export function isCode(err: unknown, code: string): boolean {

@@ -16,7 +16,7 @@ import { dropPageCache } from './page-cache.js';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, parseFileName, partitionDir, partitionOfHash, SUFFIX_RE } from './layout.js';
 import type { DiskFileManager } from './manager.js';
 import { BODY_CRC32_KEY, MAX_METADATA_BYTES, parseCrc32, parseFileBuffer, TRAILER_BYTES } from './metadata-file.js';
-import { absentAsUndefined, chooseFiles, cleanupHashDir, cleanupHashDirSync, isCode, type OnDiskChoice } from './ondisk.js';
+import { absentAsUndefined, chooseFiles, cleanupHashDir, isCode, type OnDiskChoice } from './ondisk.js';
 import { withLock } from './partition-lock.js';
 import type { ReadChecksum, SuffixFiles } from './types.js';
 
@@ -482,7 +482,7 @@ async function publishBatch(
   made.forEach((m, i) => {
     if (m === 0) toClean.add(dirname(targets[i] as string));
   });
-  for (const dir of toClean) cleanupHashDirSync(dir, mgr.nowS(), mgr.reclaimAgeS);
+  for (const dir of toClean) await cleanupHashDir(dir, mgr.nowS(), mgr.reclaimAgeS);
   return { received: tmps.length, skipped };
 }
 
