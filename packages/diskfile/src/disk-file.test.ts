@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { statfsSync } from 'node:fs';
+import { readdirSync, statfsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,7 +13,7 @@ import {
   Timestamp,
 } from '@swiftlet/common';
 import { UnprocessableEntityError } from './errors.js';
-import { cleanupHashDirSync } from './ondisk.js';
+import { cleanupHashDir, cleanupHashDirSync } from './ondisk.js';
 import { BODY_CRC32_KEY, encodeTrailer, parseFileBuffer, readMetadataFile } from './metadata-file.js';
 import { bodyOf, makeTree, readAll, type TestTree } from './test-helpers.js';
 
@@ -194,25 +194,41 @@ describe('cleanup rules on write (checklist 29-31)', () => {
     expect(st.metadata['Content-Length']).toBe('1');
   });
 
-  it('an overwritten or deleted body is unlinked off the event loop, and its folder still goes when nothing is kept', async () => {
+  it('an overwritten or deleted body is unlinked off the event loop, before the files newer than it, and its folder still goes', async () => {
     const df = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'o');
     await df.write(T(NOW - 30), {}, bodyOf('1'), {});
     await df.writeMeta(T(NOW - 25), { 'X-Object-Meta-A': '1' });
-    // The cleanup hands an obsolete .data to its caller (who unlinks it on the thread pool), and
-    // unlinks the small files itself.
-    const deferred: string[] = [];
     await writeFile(join(df.hashDir, `${T(NOW - 20).internal}.ts`), '');
-    const choice = cleanupHashDirSync(df.hashDir, NOW, 604800, (path) => deferred.push(path));
-    expect(deferred).toEqual([join(df.hashDir, `${T(NOW - 30).internal}.data`)]);
+    // With an obsolete body, every obsolete file is handed over, the body first, and nothing is
+    // unlinked directly.
+    let handed: string[] = [];
+    const choice = cleanupHashDirSync(df.hashDir, NOW, 604800, (obsolete) => (handed = obsolete));
+    expect(handed).toEqual([join(df.hashDir, `${T(NOW - 30).internal}.data`), join(df.hashDir, `${T(NOW - 25).internal}.meta`)]);
     expect(choice?.keep.map((f) => f.name)).toEqual([`${T(NOW - 20).internal}.ts`]);
-    expect(await files(df)).toEqual([`${T(NOW - 30).internal}.data`, `${T(NOW - 20).internal}.ts`]);
-    // Through a write: the obsolete body is gone when the write answers.
-    await df.write(T(NOW - 10), {}, bodyOf('2'), {});
-    expect(await files(df)).toEqual([`${T(NOW - 10).internal}.data`]);
-    // A tombstone already past reclaim_age over an object: nothing is kept, the folder goes.
+    expect(await files(df)).toEqual([`${T(NOW - 30).internal}.data`, `${T(NOW - 25).internal}.meta`, `${T(NOW - 20).internal}.ts`]);
+    // The async cleanup returns its promise with the small obsolete file still there: it goes
+    // only once the body's unlink (on the thread pool, maybe done already) has come back.
+    // Unlinked directly, both would be gone by now.
+    const cleaning = cleanupHashDir(df.hashDir, NOW, 604800);
+    expect(readdirSync(df.hashDir)).toContain(`${T(NOW - 25).internal}.meta`);
+    await cleaning;
+    expect(await files(df)).toEqual([`${T(NOW - 20).internal}.ts`]);
+
+    // A tombstone already past reclaim_age over an object: the body goes before the tombstone
+    // (a listing in between must not find the deleted object alone), then the folder.
     const old = tree.mgr.diskFile('sda', 1, 0, 'a', 'c', 'old');
     await old.write(T(NOW - 604800 - 100), {}, bodyOf('x'), {});
-    expect(await files(old)).toEqual([`${T(NOW - 604800 - 100).internal}.data`]);
+    await writeFile(join(old.hashDir, `${T(NOW - 604800 - 1).internal}.ts`), '');
+    const reclaiming = cleanupHashDir(old.hashDir, NOW, 604800);
+    expect(readdirSync(old.hashDir)).toContain(`${T(NOW - 604800 - 1).internal}.ts`);
+    expect(await reclaiming).toBeUndefined();
+    await expect(stat(old.hashDir)).rejects.toThrow(/ENOENT/);
+
+    // Through writes: an overwrite leaves only the new body; a tombstone past reclaim_age over an
+    // object removes the folder.
+    await df.write(T(NOW - 10), {}, bodyOf('2'), {});
+    expect(await files(df)).toEqual([`${T(NOW - 10).internal}.data`]);
+    await old.write(T(NOW - 604800 - 100), {}, bodyOf('x'), {});
     await old.writeTombstone(T(NOW - 604800 - 1));
     await expect(stat(old.hashDir)).rejects.toThrow(/ENOENT/);
   });

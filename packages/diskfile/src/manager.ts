@@ -349,7 +349,6 @@ export class DiskFileManager {
     await cleanupHashDir(hashDir, this.nowS(), this.reclaimAgeS);
   }
 
-
   /**
    * Group commit of small writes (whole content in memory, native module): one job per device at
    * a time. A write that finds none running goes alone, as linkAndSync with its own fdatasync and
