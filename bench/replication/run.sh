@@ -13,7 +13,8 @@ OUT=$(mktemp -d /tmp/replbench.XXXXXX)
 echo "swift: populating $N objects of $SIZE bytes (policy 1)..." >&2
 /usr/bin/python3 "$HERE/swift_populate.py" "$N" "$SIZE" >&2
 echo "swift: measuring..." >&2
-"$HERE/swift.sh" "$N" | tee "$OUT/swift.json" >&2
+# Swift's wiped folders are removed at the end, with $OUT, not before Swiftlet's side runs.
+WIPED_DIR="$OUT" "$HERE/swift.sh" "$N" | tee "$OUT/swift.json" >&2
 echo "swiftlet: populating and measuring..." >&2
 (cd "$HERE" && node swiftlet.mjs "$N" "$SIZE") | tee "$OUT/swiftlet.json" >&2
 node "$HERE/table.mjs" "$OUT/swift.json" "$OUT/swiftlet.json"

@@ -11,7 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
@@ -208,7 +208,10 @@ try {
     let maxRss = 0;
     const refills = [];
     for (let run = 0; run < Number(process.env.A_RUNS ?? 3); run++) {
-      if (run > 0) await rm(join(nodes[0].devicesDir, nodes[0].device, 'objects'), { recursive: true, force: true });
+      // The wipe: d1's objects folder moved out of the device (removed with the bench's folder),
+      // as a replaced or reformatted device is; WIPE=rm removes it in place (README: the wipe).
+      const objects = join(nodes[0].devicesDir, nodes[0].device, 'objects');
+      if (run > 0) await (process.env.WIPE === 'rm' ? rm(objects, { recursive: true, force: true }) : rename(objects, join(dir, `wiped-${run}`)));
       let bytesSent = 0;
       let passes = 0;
       let replicatorsCpu = 0;
