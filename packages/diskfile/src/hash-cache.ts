@@ -66,10 +66,10 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
-import { rename, rmdir, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONSUMING_FILE, HASH_RE, HASHES_FILE, INVALID_FILE, LOCK_FILE, SUFFIX_RE } from './layout.js';
-import { cleanupHashDir, isCode, stateSignature } from './ondisk.js';
+import { cleanupHashDir, isCode, removeIfEmpty, stateSignature } from './ondisk.js';
 import { fdatasyncFd, openFd, replaceSmallFile } from './io.js';
 import { withLock } from './partition-lock.js';
 
@@ -304,15 +304,7 @@ export async function hashSuffix(suffixDir: string, nowS: number, reclaimAgeS: n
     const sig = stateSignature(choice);
     if (sig !== '') md5.update(`${name}:${sig}\n`);
   }
-  if (remaining === 0) {
-    try {
-      await rmdir(suffixDir);
-      return undefined;
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) return undefined;
-      if (!isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err;
-    }
-  }
+  if (remaining === 0 && (await removeIfEmpty(suffixDir))) return undefined;
   return md5.digest('hex');
 }
 

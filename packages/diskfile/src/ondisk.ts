@@ -142,18 +142,23 @@ export async function cleanupHashDir(dir: string, nowS: number, reclaimAgeS: num
   const isBody = (path: string): boolean => path.endsWith('.data');
   await Promise.all(handed.filter(isBody).map((path) => unlink(path).catch(absentAsUndefined)));
   for (const path of handed.filter((p) => !isBody(p))) unlinkIfPresent(path);
-  if (choice.keep.length === 0 && choice.unexpected.length === 0) {
-    try {
-      await rmdir(dir);
-      return undefined;
-    } catch (err) {
-      // Gone already (another cleanup of it ran meanwhile) is gone.
-      if (isCode(err, 'ENOENT')) return undefined;
-      // A writer may have just put a file here; it wins.
-      if (!isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err;
-    }
-  }
+  if (choice.keep.length === 0 && choice.unexpected.length === 0 && (await removeIfEmpty(dir))) return undefined;
   return choice;
+}
+
+/**
+ * Removes a folder found empty, on the thread pool: true when it is gone (removed here, or
+ * already by another cleanup), false when a writer has just put a file in it (the writer wins).
+ */
+export async function removeIfEmpty(dir: string): Promise<boolean> {
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return true;
+    if (isCode(err, 'ENOTEMPTY') || isCode(err, 'EEXIST')) return false;
+    throw err;
+  }
 }
 
 export function isCode(err: unknown, code: string): boolean {
